@@ -1,0 +1,1 @@
+"""Event contract shared by every mailsync service."""

@@ -1,0 +1,1 @@
+"""Content-addressed raw MIME store (claim-check)."""

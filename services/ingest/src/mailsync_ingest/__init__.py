@@ -1,0 +1,1 @@
+"""Pulls provider mail over IMAP and publishes it."""

@@ -1,0 +1,1 @@
+"""Threads conversations and links them to CRM items."""

@@ -1,0 +1,1 @@
+"""Sends mail and mirrors archive/delete to the mailbox."""

@@ -1,0 +1,1 @@
+"""Records opens and clicks."""
