@@ -1,1 +1,6 @@
-"""Service runtime shared by every mailsync service: settings, database, broker, dead letters, telemetry, health."""
+"""Service runtime shared by every mailsync service.
+
+Settings, the Postgres pool and migrations, the transactional outbox, the dead-letter aware
+Kafka consumer, telemetry and the health/metrics routes. Services import from here; nothing
+here imports a service.
+"""

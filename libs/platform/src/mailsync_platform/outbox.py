@@ -1,0 +1,109 @@
+"""Transactional outbox: publish what was committed, never what was not.
+
+Handlers call `stage()` inside the transaction that changes state; `OutboxRelay` publishes the
+staged rows in commit order and deletes them once the broker has acknowledged them. A crash
+after commit and before publish only delays the events (the relay picks them up at start);
+a crash after publish and before delete republishes them, which consumers absorb because
+they are idempotent. One relay per schema publishes at a time (advisory lock), which keeps
+per-key order across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import asyncpg
+from opentelemetry import propagate
+
+from mailsync_platform.database import DbConnection
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str, bytes, Mapping[str, str]], Awaitable[None]]
+
+
+class Publishable(Protocol):
+    def to_bytes(self) -> bytes: ...
+
+
+async def stage(conn: DbConnection, topic: str, key: str, event: Publishable) -> None:
+    """Queue `event` for `topic` in the caller's transaction, with the current trace context."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    await conn.execute(
+        "INSERT INTO outbox (topic, record_key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
+        topic,
+        key,
+        event.to_bytes(),
+        json.dumps(carrier),
+    )
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to Kafka, in order, until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        publish: Publish,
+        poll_seconds: float,
+        batch: int = 200,
+    ) -> None:
+        self._pool = pool
+        self._publish = publish
+        self._poll_seconds = poll_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._lock_key = int.from_bytes(
+            hashlib.sha256(f"outbox:{schema}".encode()).digest()[:8], "big", signed=True
+        )
+
+    def wake(self) -> None:
+        """Ask for a flush now (after a handler committed new rows)."""
+        self._wake.set()
+
+    async def flush(self) -> int:
+        """Publish every committed row; returns how many were published."""
+        published = 0
+        while True:
+            sent = await self._flush_batch()
+            published += sent
+            if sent < self._batch:
+                return published
+
+    async def _flush_batch(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            got_lock = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key)
+            if not got_lock:
+                return 0
+            rows = await conn.fetch(
+                "SELECT seq, topic, record_key, payload, headers FROM outbox ORDER BY seq LIMIT $1",
+                self._batch,
+            )
+            for row in rows:
+                headers = json.loads(row["headers"])
+                headers["content-type"] = "application/json"
+                await self._publish(row["topic"], row["record_key"], bytes(row["payload"]), headers)
+            if rows:
+                await conn.execute("DELETE FROM outbox WHERE seq <= $1", rows[-1]["seq"])
+            return len(rows)
+
+    async def run(self) -> None:
+        """Flush on every wake-up and at least every `poll_seconds`; errors are logged, retried."""
+        while True:
+            try:
+                await self.flush()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox flush failed, will retry", extra={"error": str(exc)})
+            except Exception:
+                log.exception("outbox flush failed, will retry")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)

@@ -1,0 +1,87 @@
+"""The raw store interface and its local-directory implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class RawObjectMissing(LookupError):
+    """No object with that address is in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRaw:
+    sha256: str
+    size: int
+
+
+class RawStore(Protocol):
+    async def put(self, content: bytes) -> StoredRaw: ...
+
+    async def get(self, sha256: str) -> bytes: ...
+
+    async def exists(self, sha256: str) -> bool: ...
+
+
+class LocalRawStore:
+    """Objects as files `<root>/<aa>/<bb>/<sha256>`, written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _path(self, sha256: str) -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError(f"not a sha256 address: {sha256!r}")
+        return self._root / sha256[:2] / sha256[2:4] / sha256
+
+    async def put(self, content: bytes) -> StoredRaw:
+        digest = hashlib.sha256(content).hexdigest()
+        path = self._path(digest)
+        if not path.exists():
+            await asyncio.to_thread(self._write, path, content)
+        return StoredRaw(digest, len(content))
+
+    @staticmethod
+    def _write(path: Path, content: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def get(self, sha256: str) -> bytes:
+        path = self._path(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise RawObjectMissing(sha256) from None
+
+    async def exists(self, sha256: str) -> bool:
+        return self._path(sha256).exists()
+
+
+def open_raw_store(url: str) -> RawStore:
+    """`file:///abs/dir` or `file://relative/dir` → a local directory store."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        location = unquote(parsed.netloc + parsed.path)
+        return LocalRawStore(Path(location))
+    raise ValueError(
+        f"unsupported raw store URL scheme {parsed.scheme!r}: only file:// is implemented so far"
+    )

@@ -1,0 +1,1 @@
+"""Protocol clients ingest talks to providers with."""

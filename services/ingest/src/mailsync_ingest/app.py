@@ -1,0 +1,34 @@
+"""Wires ingest: account commands consumer, the mailbox sync, and the shared runtime."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from mailsync_contracts.topics import ACCOUNT_COMMANDS
+from mailsync_ingest.credentials import CredentialCipher
+from mailsync_ingest.handlers import AccountCommands
+from mailsync_ingest.settings import IngestSettings
+from mailsync_ingest.sync import MailboxSync
+from mailsync_platform.service import Runtime, ServiceSpec, build_app
+from mailsync_rawstore import open_raw_store
+
+
+def create_app(settings: IngestSettings | None = None) -> Starlette:
+    settings = settings or IngestSettings()
+    cipher = CredentialCipher(settings.credentials_key)
+    commands = AccountCommands(cipher)
+    raw_store = open_raw_store(settings.raw_store_url)
+
+    def subscribe(runtime: Runtime) -> None:
+        runtime.consumer.subscribe(ACCOUNT_COMMANDS, {"mail.account.connect": commands.connect})
+
+    async def mailbox_sync(runtime: Runtime) -> None:
+        await MailboxSync(runtime, settings, cipher, raw_store).supervise()
+
+    spec = ServiceSpec(
+        name="ingest",
+        migrations_package="mailsync_ingest.migrations",
+        subscribe=subscribe,
+        background=(mailbox_sync,),
+    )
+    return build_app(spec, settings)

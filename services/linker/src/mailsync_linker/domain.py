@@ -1,0 +1,81 @@
+"""The linker's rules as pure functions: who takes part in a thread, what it links to, which
+thread a message belongs to. No I/O here; handlers load the facts and store the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+LINKABLE_BY_PERSON = ("person", "organization")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An email address as the linker compares it: the whole address lower-cased (R12).
+
+    Domains arrive IDN-normalized from the contract; local parts are compared
+    case-insensitively too, because every large provider treats them so and a CRM user types
+    "Anna@" and "anna@" interchangeably.
+    """
+
+    email: str
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    kind: str
+    entity_id: str
+    origin: str = "auto"
+
+
+def external_participants(
+    addresses: Iterable[Address], own_addresses: Iterable[str]
+) -> list[Address]:
+    """Participants minus the account's own addresses and colleagues, first mention wins (R12)."""
+    excluded = {a.strip().lower() for a in own_addresses}
+    seen: dict[str, Address] = {}
+    for address in addresses:
+        key = address.key
+        if not key or key in excluded or key in seen:
+            continue
+        seen[key] = Address(key, address.name)
+    return list(seen.values())
+
+
+def person_links(
+    participants: Iterable[Address],
+    persons_by_email: Mapping[str, Iterable[str]],
+    organization_of_person: Mapping[str, str | None],
+) -> list[Link]:
+    """Each matched person, and the organization each person belongs to (R12)."""
+    links: dict[tuple[str, str], Link] = {}
+    for participant in participants:
+        for person_id in sorted(persons_by_email.get(participant.key, ())):
+            links.setdefault(("person", person_id), Link("person", person_id))
+            organization_id = organization_of_person.get(person_id)
+            if organization_id:
+                links.setdefault(
+                    ("organization", organization_id), Link("organization", organization_id)
+                )
+    return list(links.values())
+
+
+def message_key(message_id: str | None, raw_sha256: str) -> str:
+    """A message's identity within an account: Message-ID when present, else its content."""
+    if message_id:
+        return f"mid:{message_id.strip().lower()}"
+    return f"sha256:{raw_sha256}"
+
+
+def referenced_ids(
+    message_id: str | None, in_reply_to: str | None, references: Iterable[str]
+) -> list[str]:
+    """The Message-IDs that tie a message to a conversation, newest reference first (R11)."""
+    ordered = [in_reply_to, *reversed(list(references)), message_id]
+    return list(dict.fromkeys(m.strip().lower() for m in ordered if m and m.strip()))

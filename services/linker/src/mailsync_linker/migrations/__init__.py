@@ -1,0 +1,1 @@
+"""Linker's schema: the CRM read model, messages, threads and their links."""

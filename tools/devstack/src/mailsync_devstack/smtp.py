@@ -1,0 +1,132 @@
+"""SMTP submission for the local stack: aiosmtpd in a thread, delivering into Dovecot by LMTP.
+
+Invariants:
+
+- Listens on 127.0.0.1 on a port chosen free at start; plaintext, AUTH PLAIN and LOGIN
+  offered without STARTTLS (loopback only), checked against the Dovecot users file.
+- MAIL FROM before a successful AUTH is refused with 530 (RFC 4954 §6), as providers do.
+- Every accepted message is delivered over LMTP to the INBOX of each recipient that is a
+  Dovecot user; recipients that are not (the CRM's contacts in the demo) are accepted and
+  only recorded, like mail leaving for the outside world. Every accepted message is kept
+  in ``SubmissionServer.accepted`` for tests to inspect.
+- A failed LMTP delivery to a known user answers 451 so the client retries.
+- The server runs on its own event loop in a thread, so test code may talk to it with
+  blocking smtplib from inside an async test without deadlocking its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from mailsync_devstack.dovecot import Dovecot
+from mailsync_devstack.ports import LOOPBACK, free_port
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedMessage:
+    """One message accepted by the submission server."""
+
+    login: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    delivered_to: tuple[str, ...]
+    raw: bytes
+
+
+class _Submission:
+    """aiosmtpd handler: authenticated senders only, LMTP delivery to Dovecot users."""
+
+    def __init__(self, dovecot: Dovecot, accepted: list[SubmittedMessage]) -> None:
+        self._dovecot = dovecot
+        self._accepted = accepted
+        self._lock = threading.Lock()
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode(errors="replace")
+        password = auth_data.password.decode(errors="replace")
+        ok = self._dovecot.check_password(login, password)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        recipients = tuple(address.lower() for address in envelope.rcpt_tos)
+        local = tuple(address for address in recipients if self._dovecot.has_user(address))
+        if local:
+            try:
+                await asyncio.to_thread(
+                    self._dovecot.deliver_lmtp, local, raw, envelope.mail_from or ""
+                )
+            except (smtplib.SMTPException, OSError) as error:
+                return f"451 4.3.0 Delivery to the mailbox failed: {error}"
+        with self._lock:
+            self._accepted.append(
+                SubmittedMessage(
+                    login=str(session.auth_data or ""),
+                    mail_from=envelope.mail_from or "",
+                    recipients=recipients,
+                    delivered_to=local,
+                    raw=raw,
+                )
+            )
+        return "250 Message accepted for delivery"
+
+
+class SubmissionServer:
+    """The stack's SMTP submission server; ``start`` and ``stop`` it around its use."""
+
+    def __init__(self, dovecot: Dovecot) -> None:
+        """Prepare a server delivering into ``dovecot``; nothing listens until ``start``."""
+        self.host = LOOPBACK
+        self.port = 0
+        self.accepted: list[SubmittedMessage] = []
+        self._handler = _Submission(dovecot, self.accepted)
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        """Listen on a free loopback port; returns once the server answers."""
+        if self._controller is not None:
+            return
+        self.port = free_port()
+        controller = Controller(
+            self._handler,
+            hostname=self.host,
+            port=self.port,
+            server_hostname="localhost",
+            authenticator=self._handler.authenticate,
+            auth_require_tls=False,
+            decode_data=False,
+            ready_timeout=10.0,
+        )
+        controller.start()
+        self._controller = controller
+
+    def stop(self) -> None:
+        """Close the listener and end the server thread; idempotent."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
