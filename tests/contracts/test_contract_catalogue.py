@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import get_args
 
 import pytest
+
 from mailsync_contracts import (
     ALL_TOPICS,
     EVENT_TYPES,
@@ -98,7 +99,7 @@ def test_the_topics_are_the_ten_of_architecture_section_2_with_their_constants()
         topics.DEADLETTER,
     )
 
-    assert ALL_TOPICS == constants
+    assert constants == ALL_TOPICS
     assert set(ALL_TOPICS) == set(ARCHITECTURE_SECTION_2)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mailsync_contracts import (
     ContractViolation,
     MessageIngested,
@@ -98,7 +99,7 @@ def test_an_invalid_payload_reason_never_quotes_the_input_r5() -> None:
 
 
 def test_a_reason_lists_a_few_problems_and_counts_the_rest() -> None:
-    violation = _violation(topics.INGESTED, _encode({"type": "mail.message.ingested"}))
+    violation = _violation(topics.INGESTED, _encode({"type": "mail.message.ingested", "data": {}}))
 
     assert violation.kind == "invalid"
     assert violation.reason.endswith("more")

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from mailsync_contracts import (
     EVENT_TYPES,
     TOPIC_OF_TYPE,
+    ArchiveThread,
     ConnectAccount,
     ContractViolation,
     EmailAddress,
@@ -22,11 +25,9 @@ from mailsync_contracts import (
     ReauthenticateAccount,
     ReauthenticateAccountData,
     ThreadActionData,
-    ArchiveThread,
     decode,
     topics,
 )
-from pydantic import BaseModel, ValidationError
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+
 from mailsync_contracts import EVENT_TYPES, TOPIC_OF_TYPE, CrmEntityUpserted, EntityKind, decode
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
 from mailsync_contracts import EVENT_TYPES
 
 SCHEMAS = Path(__file__).parent / "schemas"

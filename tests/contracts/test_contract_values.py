@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from mailsync_contracts import (
     DeadLetterRecorded,
     EmailAddress,
@@ -17,7 +19,6 @@ from mailsync_contracts import (
     ThreadDeletedData,
     normalize_email_address,
 )
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

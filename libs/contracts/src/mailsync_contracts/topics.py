@@ -113,7 +113,7 @@ TOPIC_SPECS: Mapping[str, TopicSpec] = MappingProxyType(
             ),
             TopicSpec(
                 DEADLETTER,
-                "the original record's key",
+                "original key (of the record that was set aside)",
                 6,
                 "records some consumer could not process, with the reason, for replay",
             ),

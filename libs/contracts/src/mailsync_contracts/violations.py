@@ -20,7 +20,7 @@ ViolationKind = Literal["not_json", "invalid", "unknown_type", "unknown_topic"]
 _MAX_LISTED_ERRORS = 5
 
 
-class ContractViolation(Exception):  # noqa: N818 - the contract's name for it, see docs/contract-sketch.md
+class ContractViolation(Exception):
     """A record that cannot be read as an event of its topic.
 
     `kind` is one of "not_json", "invalid", "unknown_type", "unknown_topic"; `reason` says what is

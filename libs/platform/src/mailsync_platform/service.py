@@ -21,7 +21,7 @@ import uvicorn
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
@@ -98,6 +98,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> Starlette:
     configure_logging(spec.name, settings.log_level)
     tracer_provider = configure_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     broker = KafkaBroker(
         settings.kafka_bootstrap.split(","),
         client_id=f"mailsync-{spec.name}",

@@ -142,9 +142,9 @@ class MailboxSync:
                 async with await ImapSession.open(
                     account.imap, account.username, password, self._settings.imap_timeout_seconds
                 ) as session:
-                    backoff = self._settings.poll_seconds
                     while True:
                         await self.sync_folder(session, account, INBOX)
+                        backoff = self._settings.poll_seconds
                         await asyncio.sleep(self._settings.poll_seconds)
             except ImapAuthenticationFailed as exc:
                 await self._require_reauth(account, str(exc))

@@ -8,9 +8,9 @@ child of this process. Invariants:
   distribution's ``/etc/dovecot`` is read and the system service is never touched.
 - Loopback only: IMAP (plaintext, ``ssl = no``, cleartext auth allowed) and LMTP each on a
   port chosen free at start; ``imaps``, POP3 and submission are off.
-- Users live in a passwd-file (``{SSHA256}`` hashes) and are added on demand; the file is
-  re-read by Dovecot on change, so ``add_user`` takes effect at once. User names are
-  lowercased (``auth_username_format = %Lu``).
+- Users are added on demand, each in a passwd-file of its own (``users/<email>``,
+  ``{SSHA256}`` hash), so ``add_user`` takes effect at once. User names are lowercased
+  (``auth_username_format = %Lu``).
 - Mail is stored as maildir under ``<folder>/mail/<user>/Maildir`` owned by a non-root
   user (``vmail``, created when missing): Dovecot refuses to store mail as root.
 - Every user has INBOX plus the RFC 6154 SPECIAL-USE mailboxes Archive, Sent, Trash, Drafts
@@ -37,7 +37,6 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +66,8 @@ _MAX_BASE_DIR = 70
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# Lowercase local@domain without path separators; it names the user's passwd-file and home.
+_USER_NAME = re.compile(r"[a-z0-9!#$%&'*+=?^_`{|}~-][a-z0-9!#$%&'*+=?^_`{|}~.-]*@[a-z0-9.-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class Dovecot:
         self.root = root
         self.config_path = root / "dovecot.conf"
         self.log_path = root / "dovecot.log"
-        self.users_path = root / "users"
+        self.users_dir = root / "users"
         self.mail_dir = root / "mail"
         self.imap_host = LOOPBACK
         self.imap_port = 0
@@ -141,7 +142,6 @@ class Dovecot:
         self._base_dir: Path | None = None
         self._temporary_base_dir = False
         self._passwords: dict[str, str] = {}
-        self._users_lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -162,7 +162,7 @@ class Dovecot:
         (self.root / "state").mkdir(exist_ok=True)
         os.chown(self.mail_dir, uid, gid)
         make_world_traversable(self.mail_dir)
-        self.users_path.touch()
+        self.users_dir.mkdir(exist_ok=True)
         self._base_dir = self._choose_base_dir()
         last_error: StartupError | None = None
         for _ in range(_START_ATTEMPTS):
@@ -245,11 +245,11 @@ mail_fsync = never
 
 passdb {{
   driver = passwd-file
-  args = scheme=SSHA256 username_format=%Lu {self.users_path}
+  args = scheme=SSHA256 username_format=%Lu {self.users_dir}/%Lu
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%Lu {self.users_path}
+  args = username_format=%Lu {self.users_dir}/%Lu
   default_fields = uid={uid} gid={gid} home={self.mail_dir}/%Lu
 }}
 
@@ -283,31 +283,32 @@ protocol lmtp {{
 """
 
     def add_user(self, email: str, password: str | None = None) -> MailboxUser:
-        """Create (or re-password) the user ``email``; a random password when none is given."""
+        """Create (or re-password) the user ``email``; a random password when none is given.
+
+        Each user has a passwd-file of its own (``users/<email>``): Dovecot re-reads a
+        passwd-file at most once per second, so one shared file would hide a user added
+        within a second of the previous login. A new user is a new file, read at first use.
+        """
         email = email.strip().lower()
-        if not email or ":" in email or "\n" in email or "/" in email:
+        if not _USER_NAME.fullmatch(email):
             raise ValueError(f"not a usable mailbox user name: {email!r}")
         password = password if password is not None else secrets.token_urlsafe(12)
-        with self._users_lock:
-            lines = [
-                line
-                for line in self.users_path.read_text().splitlines()
-                if line.split(":", 1)[0] != email
-            ]
-            lines.append(f"{email}:{_ssha256(password)}::::::")
-            staged = self.users_path.with_suffix(".tmp")
-            staged.write_text("\n".join(lines) + "\n")
-            os.replace(staged, self.users_path)
-            self._passwords[email] = password
+        staged = self.users_dir / f".{email}.{secrets.token_hex(4)}"
+        staged.write_text(f"{email}:{_ssha256(password)}::::::\n")
+        os.replace(staged, self.users_dir / email)
+        self._passwords[email] = password
         return MailboxUser(email, password)
 
     def _stored_password(self, email: str) -> str | None:
         email = email.strip().lower()
-        for line in self.users_path.read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name == email:
-                return rest.split(":", 1)[0]
-        return None
+        if not _USER_NAME.fullmatch(email):
+            return None
+        try:
+            line = (self.users_dir / email).read_text()
+        except OSError:
+            return None
+        name, _, rest = line.partition(":")
+        return rest.split(":", 1)[0] if name == email else None
 
     def has_user(self, email: str) -> bool:
         """Whether ``email`` is a user of this Dovecot."""

@@ -9,7 +9,10 @@ ends the service's lifespan cleanly, and SIGKILLs only after a grace period.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 import time
 import urllib.error
@@ -46,7 +49,7 @@ class ServiceProcess:
 
     @property
     def running(self) -> bool:
-        return self._child is not None and self._child.running
+        return self._child is not None and self._child.running()
 
     def start(self) -> None:
         if self.running:
@@ -61,7 +64,7 @@ class ServiceProcess:
     async def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._child is None or not self._child.running:
+            if self._child is None or not self._child.running():
                 raise self._failure("exited before it was ready")
             if await asyncio.to_thread(self.ready):
                 return
@@ -75,9 +78,12 @@ class ServiceProcess:
         except (urllib.error.URLError, OSError):
             return False
 
-    def get_json(self, path: str) -> object:
+    def get_text(self, path: str) -> str:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:
-            return json.loads(response.read())
+            return str(response.read().decode())
+
+    def get_json(self, path: str) -> object:
+        return json.loads(self.get_text(path))
 
     def log_records(self) -> list[dict[str, object]]:
         """The service's JSON log lines so far (other lines, e.g. a traceback, skipped)."""
@@ -92,6 +98,14 @@ class ServiceProcess:
             if isinstance(parsed, dict):
                 records.append(parsed)
         return records
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a crash or an OOM kill looks like to the system."""
+        if self._child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._child.pid, signal.SIGKILL)
+            self._child.stop(grace=0.0)
+            self._child = None
 
     def stop(self, grace: float = 15.0) -> None:
         if self._child is not None:

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,17 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailsync_devstack.dovecot import Dovecot
 from mailsync_devstack.ports import LOOPBACK, free_port
+
+
+class _QuietLegacyLoginData(logging.Filter):
+    """Drop aiosmtpd's own deprecation notice, which it logs on every successful AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+_QUIET = _QuietLegacyLoginData()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +124,8 @@ class SubmissionServer:
         if self._controller is not None:
             return
         self.port = free_port()
+        if _QUIET not in _AIOSMTPD_LOG.filters:
+            _AIOSMTPD_LOG.addFilter(_QUIET)
         controller = Controller(
             self._handler,
             hostname=self.host,

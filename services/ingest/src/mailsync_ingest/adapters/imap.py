@@ -128,12 +128,12 @@ class ImapSession:
 
     async def uids_from(self, first_uid: int) -> list[int]:
         # RFC 3501 §6.4.8: "n:*" always includes the highest UID, even below n; filter it.
-        response = await self._client.uid("search", f"UID {first_uid}:*")
+        response = await self._client.uid_search(f"UID {first_uid}:*")
         _check(response, "UID SEARCH")
         found: list[int] = []
-        for line in _byte_lines(response.lines):
-            if line.startswith(b"SEARCH"):
-                found.extend(int(tok) for tok in line.split()[1:] if tok.isdigit())
+        # aioimaplib strips "* SEARCH"; the last line is the tagged completion text.
+        for line in _byte_lines(response.lines[:-1]):
+            found.extend(int(tok) for tok in line.removeprefix(b"SEARCH").split() if tok.isdigit())
         return sorted(uid for uid in found if uid >= first_uid)
 
 
