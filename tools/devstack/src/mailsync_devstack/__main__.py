@@ -7,6 +7,7 @@ services started by hand in another terminal can join. Stops everything on SIGIN
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from mailsync_devstack.stack import LocalStack, wait_for_shutdown_signal
 
@@ -22,10 +23,9 @@ async def _serve() -> None:
 
 def main() -> None:
     """Run the stack until interrupted."""
-    try:
+    # SIGINT/SIGTERM are handled by _serve; an interrupt during start-up still unwinds quietly.
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

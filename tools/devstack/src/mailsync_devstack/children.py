@@ -235,7 +235,8 @@ def reap_abandoned(runs: Path) -> None:
                 continue
             lines = []
         for line in lines:
-            pid_text, started_at, _ = (line.split(" ", 2) + ["", ""])[:3]
+            pid_text, _, rest = line.partition(" ")
+            started_at = rest.partition(" ")[0]
             if pid_text.isdigit() and _alive_as_recorded(int(pid_text), started_at):
                 _terminate_group(int(pid_text), grace=3.0)
         shutil.rmtree(folder, ignore_errors=True)

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from mailsync_devstack.children import ChildProcess, RunFolder, StartupError
 from mailsync_devstack.install import ensure_dovecot_installed
@@ -58,7 +59,9 @@ SPECIAL_USE_MAILBOXES: dict[str, str] = {
     "\\Junk": "Junk",
 }
 
-REQUIRED_CAPABILITIES = frozenset({"IDLE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "MOVE", "UIDPLUS"})
+REQUIRED_CAPABILITIES = frozenset(
+    {"IDLE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "MOVE", "UIDPLUS"}
+)
 
 _START_ATTEMPTS = 3
 # sun_path holds 108 bytes; Dovecot's longest socket name below base_dir is ~30.
@@ -168,7 +171,9 @@ class Dovecot:
         for _ in range(_START_ATTEMPTS):
             self.imap_port, self.lmtp_port = free_port(), free_port()
             self.config_path.write_text(self._config(uid, gid))
-            child = ChildProcess("dovecot", [binary, "-F", "-c", str(self.config_path)], self.log_path)
+            child = ChildProcess(
+                "dovecot", [binary, "-F", "-c", str(self.config_path)], self.log_path
+            )
             if run_folder is not None:
                 run_folder.record(child)
             try:
@@ -338,7 +343,9 @@ protocol lmtp {{
         """The CAPABILITY list the server announces after login."""
         with self.imap(email) as connection:
             _, data = connection.capability()
-        return frozenset(b" ".join(item for item in data if isinstance(item, bytes)).decode().split())
+        return frozenset(
+            b" ".join(item for item in data if isinstance(item, bytes)).decode().split()
+        )
 
     def mailboxes(self, email: str) -> dict[str, frozenset[str]]:
         """Mailbox name -> its LIST attributes (``\\Sent``, ``\\HasNoChildren``, ...)."""
@@ -365,9 +372,12 @@ protocol lmtp {{
         flags: Sequence[str] = (),
     ) -> int:
         """IMAP APPEND ``raw`` to the user's ``mailbox``; return the new message's UID (UIDPLUS)."""
-        flag_list = f"({' '.join(flags)})" if flags else None
         with self.imap(email) as connection:
-            status, data = connection.append(_quoted(mailbox), flag_list, None, crlf(raw))
+            # typeshed declares append() -> str; imaplib returns (status, data) like any command.
+            status, data = cast(
+                "tuple[str, list[Any]]",
+                connection.append(_quoted(mailbox), " ".join(flags), "", crlf(raw)),
+            )
         if status != "OK":
             raise imaplib.IMAP4.error(f"APPEND to {mailbox} failed: {data!r}")
         match = _APPENDUID.search(b" ".join(item for item in data if isinstance(item, bytes)))

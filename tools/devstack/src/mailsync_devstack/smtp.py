@@ -20,6 +20,7 @@ import asyncio
 import logging
 import smtplib
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,8 @@ class _Submission:
         ok = self._dovecot.check_password(login, password)
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
-    async def handle_MAIL(
+    # aiosmtpd looks hooks up by these exact upper-case names.
+    async def handle_MAIL(  # noqa: N802
         self,
         server: SMTP,
         session: Session,
@@ -84,7 +86,9 @@ class _Submission:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         raw = envelope.original_content or b""
         recipients = tuple(address.lower() for address in envelope.rcpt_tos)
         local = tuple(address for address in recipients if self._dovecot.has_user(address))
@@ -108,6 +112,37 @@ class _Submission:
         return "250 Message accepted for delivery"
 
 
+class _ClosingController(Controller):
+    """aiosmtpd's threaded controller, but ``stop`` closes open client connections first.
+
+    Plain ``Controller.stop`` ends its loop with accepted transports still open (e.g. a
+    client that connected a moment before), which surface later as ResourceWarnings.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    def factory(self) -> SMTP:
+        session = SMTP(self.handler, **self.SMTP_kwargs)
+        self._sessions.add(session)
+        return session
+
+    async def _close_connections(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        # Let the transports' connection_lost callbacks run before the loop stops.
+        await asyncio.sleep(0.05)
+
+    def stop(self, no_assert: bool = False) -> None:
+        if self._thread is not None and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._close_connections(), self.loop).result(10)
+        super().stop(no_assert)
+
+
 class SubmissionServer:
     """The stack's SMTP submission server; ``start`` and ``stop`` it around its use."""
 
@@ -117,7 +152,7 @@ class SubmissionServer:
         self.port = 0
         self.accepted: list[SubmittedMessage] = []
         self._handler = _Submission(dovecot, self.accepted)
-        self._controller: Controller | None = None
+        self._controller: _ClosingController | None = None
 
     def start(self) -> None:
         """Listen on a free loopback port; returns once the server answers."""
@@ -126,7 +161,7 @@ class SubmissionServer:
         self.port = free_port()
         if _QUIET not in _AIOSMTPD_LOG.filters:
             _AIOSMTPD_LOG.addFilter(_QUIET)
-        controller = Controller(
+        controller = _ClosingController(
             self._handler,
             hostname=self.host,
             port=self.port,

@@ -280,10 +280,13 @@ async def wait_for_shutdown_signal() -> signal.Signals:
     loop = asyncio.get_running_loop()
     received: asyncio.Future[signal.Signals] = loop.create_future()
     handled = (signal.SIGINT, signal.SIGTERM)
+
+    def record(signum: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(signum)
+
     for signum in handled:
-        loop.add_signal_handler(
-            signum, lambda s=signum: received.done() or received.set_result(s)
-        )
+        loop.add_signal_handler(signum, record, signum)
     try:
         return await received
     finally:
