@@ -1,0 +1,202 @@
+"""ingest against the real broker, Postgres and Dovecot, in-process: accounts, the INBOX
+sync, credentials at rest, resuming from the stored cursor."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import asyncpg
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from tests.support.topics import TopicWatcher, TopicWriter
+
+from mailsync_contracts import ConnectAccount, ConnectAccountData, MailServer
+from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
+from mailsync_devstack.dovecot import Dovecot, MailboxUser
+from mailsync_devstack.stack import LocalStack
+from mailsync_ingest.app import create_app
+from mailsync_ingest.settings import IngestSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _mail(subject: str, n: int) -> bytes:
+    message = EmailMessage()
+    message["Message-ID"] = f"<sync-{n}-{secrets.token_hex(3)}@customer.test>"
+    message["From"] = "Ole Hansen <ole@customer.test>"
+    message["To"] = "owner@example.test"
+    message["Subject"] = subject
+    message["Date"] = "Mon, 23 Nov 2026 10:00:00 +0000"
+    message.set_content(f"body {n}")
+    return message.as_bytes()
+
+
+class IngestUnderTest:
+    def __init__(self, stack: LocalStack, database_url: str, raw_dir: Path) -> None:
+        self.settings = IngestSettings(
+            kafka_bootstrap=stack.kafka_bootstrap,
+            database_url=database_url,
+            raw_store_url=raw_dir.as_uri(),
+            credentials_key=SecretStr(Fernet.generate_key().decode()),
+            poll_seconds=0.3,
+            outbox_poll_seconds=0.2,
+            consumer_group=f"ingest-{secrets.token_hex(4)}",
+        )
+
+    def app(self):  # type: ignore[no-untyped-def]
+        return create_app(self.settings)
+
+
+@pytest.fixture
+async def io(local_stack: LocalStack) -> AsyncIterator[tuple[TopicWriter, TopicWatcher]]:
+    writer = TopicWriter(local_stack.kafka_bootstrap)
+    watcher = TopicWatcher(local_stack.kafka_bootstrap, [ACCOUNTS, INGESTED])
+    await writer.start()
+    await watcher.start()
+    yield writer, watcher
+    await watcher.stop()
+    await writer.stop()
+
+
+def _connect(
+    stack: LocalStack,
+    user: MailboxUser,
+    account_id: str,
+    password: str,
+    plan: str = "premium",
+    user_id: str | None = None,
+) -> ConnectAccount:
+    return ConnectAccount.build(
+        company_id="company-sync",
+        source="crm",
+        data=ConnectAccountData(
+            account_id=account_id,
+            user_id=user_id or f"user-of-{account_id}",
+            email=user.email,
+            imap=MailServer(host=stack.imap_host, port=stack.imap_port, security="plain"),
+            username=user.email,
+            password=SecretStr(password),
+            account_type="personal",
+            plan=plan,  # type: ignore[arg-type]
+        ),
+    )
+
+
+async def test_r5_wrong_credentials_give_one_reauth_required_event_and_stop_only_that_account(
+    local_stack: LocalStack,
+    dovecot: Dovecot,
+    database_url: str,
+    tmp_path: Path,
+    io: tuple[TopicWriter, TopicWatcher],
+) -> None:
+    writer, watcher = io
+    good, bad = (
+        dovecot.add_user(f"good-{secrets.token_hex(3)}@example.test"),
+        dovecot.add_user(f"bad-{secrets.token_hex(3)}@example.test"),
+    )
+    good_id, bad_id = f"acct-{secrets.token_hex(4)}", f"acct-{secrets.token_hex(4)}"
+    dovecot.append(good.email, "INBOX", _mail("still syncing", 1))
+    ingest = IngestUnderTest(local_stack, database_url, tmp_path)
+    app = ingest.app()
+    async with app.router.lifespan_context(app):
+        await writer.send(ACCOUNT_COMMANDS, bad_id, _connect(local_stack, bad, bad_id, "wrong"))
+        await writer.send(
+            ACCOUNT_COMMANDS, good_id, _connect(local_stack, good, good_id, good.password)
+        )
+        await watcher.wait_for(
+            ACCOUNTS,
+            lambda e: e.type == "mail.account.reauth_required" and e.data.account_id == bad_id,
+        )
+        await watcher.wait_for(INGESTED, lambda e: e.data.account_id == good_id)
+        await watcher.collect(2.0)  # several poll periods: a storm would show here
+    reauth = [
+        e
+        for e in watcher.events(ACCOUNTS)
+        if e.type == "mail.account.reauth_required" and e.data.account_id == bad_id
+    ]
+    assert len(reauth) == 1
+    assert "wrong" not in reauth[0].to_bytes().decode(), "credentials never appear in events"
+    conn = await asyncpg.connect(database_url)
+    try:
+        states = dict(await conn.fetch("SELECT account_id, state FROM ingest.accounts"))
+        sealed = await conn.fetchval(
+            "SELECT sealed_password FROM ingest.accounts WHERE account_id = $1", good_id
+        )
+    finally:
+        await conn.close()
+    assert states == {bad_id: "reauth_required", good_id: "active"}
+    assert good.password.encode() not in bytes(sealed), "R5: credentials are encrypted at rest"
+
+
+async def test_r1_a_connect_beyond_the_plan_limit_is_rejected_and_nothing_else_changes(
+    local_stack: LocalStack,
+    dovecot: Dovecot,
+    database_url: str,
+    tmp_path: Path,
+    io: tuple[TopicWriter, TopicWatcher],
+) -> None:
+    writer, watcher = io
+    user = dovecot.add_user(f"growth-{secrets.token_hex(3)}@example.test")
+    first, second = f"acct-{secrets.token_hex(4)}", f"acct-{secrets.token_hex(4)}"
+    ingest = IngestUnderTest(local_stack, database_url, tmp_path)
+    app = ingest.app()
+    async with app.router.lifespan_context(app):
+        for account_id in (first, second):
+            # Same CRM user for both: the plan limit counts per user.
+            command = _connect(
+                local_stack, user, account_id, user.password, plan="growth", user_id=user.email
+            )
+            await writer.send(ACCOUNT_COMMANDS, account_id, command)
+        connected = await watcher.wait_for(
+            ACCOUNTS, lambda e: e.type == "mail.account.connected" and e.data.account_id == first
+        )
+        rejected = await watcher.wait_for(
+            ACCOUNTS, lambda e: e.type == "mail.account.rejected" and e.data.account_id == second
+        )
+    assert connected.data.is_default
+    assert rejected.data.code == "plan_limit"
+    assert "growth" in rejected.data.reason
+
+
+async def test_a_restarted_ingest_resumes_from_its_cursor_without_republishing(
+    local_stack: LocalStack,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+    database_url: str,
+    tmp_path: Path,
+    io: tuple[TopicWriter, TopicWatcher],
+) -> None:
+    writer, watcher = io
+    account_id = f"acct-{secrets.token_hex(4)}"
+    for n in range(3):
+        dovecot.append(mailbox_user.email, "INBOX", _mail(f"before restart {n}", n))
+    ingest = IngestUnderTest(local_stack, database_url, tmp_path)
+    app = ingest.app()
+    async with app.router.lifespan_context(app):
+        await writer.send(
+            ACCOUNT_COMMANDS,
+            account_id,
+            _connect(local_stack, mailbox_user, account_id, mailbox_user.password),
+        )
+        await watcher.wait_for(
+            INGESTED,
+            lambda e: e.data.account_id == account_id and e.data.subject == "before restart 2",
+        )
+    dovecot.append(mailbox_user.email, "INBOX", _mail("after restart", 9))
+    app = ingest.app()
+    async with app.router.lifespan_context(app):
+        await watcher.wait_for(
+            INGESTED,
+            lambda e: e.data.account_id == account_id and e.data.subject == "after restart",
+        )
+        await watcher.collect(1.0)
+    subjects = [e.data.subject for e in watcher.events(INGESTED) if e.data.account_id == account_id]
+    assert sorted(subjects) == sorted(
+        ["before restart 0", "before restart 1", "before restart 2", "after restart"]
+    )
+    uids = [e.data.uid for e in watcher.events(INGESTED) if e.data.account_id == account_id]
+    assert uids == sorted(uids), "mailbox order is kept on the account's key"
