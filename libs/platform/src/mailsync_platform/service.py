@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import uvicorn
 from faststream.kafka import KafkaBroker
+from mailsync_contracts.topics import DEADLETTER
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -81,6 +82,7 @@ class ServiceSpec:
     subscribe: Callable[[Runtime], None]
     routes: Callable[[Runtime], Sequence[BaseRoute]] = lambda runtime: ()
     background: Sequence[BackgroundTask] = ()
+    publishes: Sequence[str] = ()
     on_started: Callable[[Runtime], Awaitable[None]] | None = None
 
     @property
@@ -123,6 +125,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> Starlette:
     runtime = Runtime(spec.name, settings, broker, registry, consumer)
     runtime_box.append(runtime)
     spec.subscribe(runtime)
+    # Declared for the AsyncAPI document; events are actually sent by the outbox relay.
+    for topic in (*spec.publishes, DEADLETTER):
+        broker.publisher(topic, title=f"{topic}:{spec.name}")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

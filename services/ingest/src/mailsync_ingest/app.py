@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from mailsync_contracts.topics import ACCOUNT_COMMANDS
+from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
 from mailsync_ingest.credentials import CredentialCipher
 from mailsync_ingest.handlers import AccountCommands
 from mailsync_ingest.settings import IngestSettings
@@ -30,5 +30,6 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
         migrations_package="mailsync_ingest.migrations",
         subscribe=subscribe,
         background=(mailbox_sync,),
+        publishes=(INGESTED, ACCOUNTS),
     )
     return build_app(spec, settings)

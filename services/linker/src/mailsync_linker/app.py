@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from mailsync_contracts.topics import CRM_ENTITIES, INGESTED
+from mailsync_contracts.topics import CRM_ENTITIES, INGESTED, THREADS
 from mailsync_linker import handlers
 from mailsync_linker.settings import LinkerSettings
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
@@ -23,6 +23,9 @@ def subscribe(runtime: Runtime) -> None:
 
 def create_app(settings: LinkerSettings | None = None) -> Starlette:
     spec = ServiceSpec(
-        name="linker", migrations_package="mailsync_linker.migrations", subscribe=subscribe
+        name="linker",
+        migrations_package="mailsync_linker.migrations",
+        subscribe=subscribe,
+        publishes=(THREADS,),
     )
     return build_app(spec, settings or LinkerSettings())
