@@ -56,7 +56,8 @@ def test_each_service_documents_the_topics_it_reads_and_writes(
 ) -> None:
     document = rendered[service]
     assert document["asyncapi"].startswith("3.")
-    received, sent = set(), set()
+    received: set[str] = set()
+    sent: set[str] = set()
     for operation in document.get("operations", {}).values():
         channel = _resolve(document, operation["channel"]["$ref"])
         (received if operation["action"] == "receive" else sent).add(channel["address"])
