@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from mailsync_contracts.topics import (
     ACCOUNT_COMMANDS,
     ACCOUNTS,

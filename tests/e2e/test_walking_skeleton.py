@@ -199,11 +199,12 @@ async def test_r12_a_mail_appended_in_dovecot_comes_out_as_a_thread_linked_to_it
     assert participants == {s.customer.lower()}, (
         "R12: the mailbox's own address is not a participant"
     )
-    # Trace context travels with the records (W3C traceparent header).
+    # One trace from ingest through the linker: the W3C traceparent in the Kafka headers.
     thread_record = next(
         r for r in watcher.records if r.topic == THREADS and s.account_id.encode() in r.value
     )
-    assert "traceparent" in thread_record.headers
+    trace_of_thread = thread_record.headers["traceparent"].split(b"-")[1]
+    assert trace_of_thread == record.headers["traceparent"].split(b"-")[1]
 
 
 async def test_garbage_on_the_ingested_topic_is_dead_lettered_and_the_next_record_still_processed(

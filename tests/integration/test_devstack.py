@@ -32,6 +32,7 @@ from mailsync_devstack.dovecot import (
 from mailsync_devstack.ports import accepts_connections
 from mailsync_devstack.postgres import create_database, drop_database
 from mailsync_devstack.stack import LocalStack
+from mailsync_devstack.state import Overrides
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ SYSTEM_POSTGRES_15 = "postgresql://postgres@127.0.0.1:5432/test"
 
 # Tansu holds every JoinGroup for about half the session timeout, and a group's first
 # member cannot leave cleanly (see mailsync_devstack.broker): short sessions keep this fast.
-FAST_GROUP = {"session_timeout_ms": 1500, "heartbeat_interval_ms": 300}
+FAST_GROUP = {"session_timeout_ms": 1000, "heartbeat_interval_ms": 200}
 
 
 def _message(subject: str, sender: str = "ann@customer.example", to: str = "") -> bytes:
@@ -298,6 +299,8 @@ async def test_a_stopped_stack_leaves_no_port_open_and_no_process_running(
         topics={"devstack.probe.v1": 1},
         state_dir=private_state_dir,
         database="mailsync",
+        # Its own broker and Postgres even when MAILSYNC_* point at external ones.
+        overrides=Overrides(kafka_bootstrap=None, database_url=None, state_dir=None),
     )
     async with stack:
         ports = stack.listening_ports()
@@ -308,7 +311,7 @@ async def test_a_stopped_stack_leaves_no_port_open_and_no_process_running(
         assert env["MAILSYNC_DATABASE_URL"].endswith("/mailsync")
         assert env["MAILSYNC_RAW_STORE_URL"] == (private_state_dir / "rawstore").as_uri()
         assert all(accepts_connections(port) for port in ports)
-    assert len(ports) >= 3
+    assert len(ports) == 5
     assert not [port for port in ports if accepts_connections(port)]
     for pid in pids:
         assert pid is not None

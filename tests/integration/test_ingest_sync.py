@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
+from starlette.applications import Starlette
 from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import ConnectAccount, ConnectAccountData, MailServer
@@ -19,6 +20,7 @@ from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser
 from mailsync_devstack.stack import LocalStack
 from mailsync_ingest.app import create_app
+from mailsync_ingest.domain import Plan
 from mailsync_ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
@@ -47,7 +49,7 @@ class IngestUnderTest:
             consumer_group=f"ingest-{secrets.token_hex(4)}",
         )
 
-    def app(self):  # type: ignore[no-untyped-def]
+    def app(self) -> Starlette:
         return create_app(self.settings)
 
 
@@ -67,7 +69,7 @@ def _connect(
     user: MailboxUser,
     account_id: str,
     password: str,
-    plan: str = "premium",
+    plan: Plan = "premium",
     user_id: str | None = None,
 ) -> ConnectAccount:
     return ConnectAccount.build(
@@ -81,7 +83,7 @@ def _connect(
             username=user.email,
             password=SecretStr(password),
             account_type="personal",
-            plan=plan,  # type: ignore[arg-type]
+            plan=plan,
         ),
     )
 
@@ -122,7 +124,8 @@ async def test_r5_wrong_credentials_give_one_reauth_required_event_and_stop_only
     assert "wrong" not in reauth[0].to_bytes().decode(), "credentials never appear in events"
     conn = await asyncpg.connect(database_url)
     try:
-        states = dict(await conn.fetch("SELECT account_id, state FROM ingest.accounts"))
+        rows = await conn.fetch("SELECT account_id, state FROM ingest.accounts")
+        states = {row["account_id"]: row["state"] for row in rows}
         sealed = await conn.fetchval(
             "SELECT sealed_password FROM ingest.accounts WHERE account_id = $1", good_id
         )

@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import pytest
@@ -187,15 +188,18 @@ async def test_poison_records_are_dead_lettered_with_their_reason_and_the_consum
         await writer.send(CRM_ENTITIES, "x", _person(tag, "explodes-1"))
         await writer.send(CRM_ENTITIES, "x", _person(tag, "fine-1"))
 
-        kinds = {}
+        kinds: dict[str, str] = {}
         for expected in ("not_json", "unknown_type", "invalid", "handler_failed"):
-            letter = await watcher.wait_for(
-                DEADLETTER,
-                lambda e, k=expected: e.type == "mail.deadletter.recorded"
-                and e.data.service == "probe"
-                and e.data.error_kind == k
-                and tag in (e.data.value_text or ""),
-            )
+
+            def is_letter(e: Any, kind: str = expected) -> bool:
+                return bool(
+                    e.type == "mail.deadletter.recorded"
+                    and e.data.service == "probe"
+                    and e.data.error_kind == kind
+                    and tag in (e.data.value_text or "")
+                )
+
+            letter = await watcher.wait_for(DEADLETTER, is_letter)
             kinds[expected] = letter.data.error_message
         assert "crm.entity.exploded" in kinds["unknown_type"]
         assert "this person cannot be handled" in kinds["handler_failed"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from faststream.specification import AsyncAPI
-from mailsync_contracts import TOPIC_ADAPTERS
 from starlette.applications import Starlette
 
+from mailsync_contracts import TOPIC_ADAPTERS
 from mailsync_platform.service import Runtime
 
 REF_TEMPLATE = "#/components/schemas/{model}"

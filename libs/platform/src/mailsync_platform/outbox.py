@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import asyncpg
-from opentelemetry import propagate
+from opentelemetry import context, propagate
 
 from mailsync_platform.database import DbConnection
 
@@ -90,7 +90,15 @@ class OutboxRelay:
             for row in rows:
                 headers = json.loads(row["headers"])
                 headers["content-type"] = "application/json"
-                await self._publish(row["topic"], row["record_key"], bytes(row["payload"]), headers)
+                # Publish inside the trace that staged the event, so the broker's producer
+                # span (and the traceparent it writes) continues that trace.
+                token = context.attach(propagate.extract(headers))
+                try:
+                    await self._publish(
+                        row["topic"], row["record_key"], bytes(row["payload"]), headers
+                    )
+                finally:
+                    context.detach(token)
             if rows:
                 await conn.execute("DELETE FROM outbox WHERE seq <= $1", rows[-1]["seq"])
             return len(rows)

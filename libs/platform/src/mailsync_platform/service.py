@@ -19,13 +19,13 @@ from typing import Any
 import asyncpg
 import uvicorn
 from faststream.kafka import KafkaBroker
-from mailsync_contracts.topics import DEADLETTER
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from mailsync_contracts.topics import DEADLETTER
 from mailsync_platform.consumer import Consumer, ConsumerMetrics
 from mailsync_platform.database import Migration, load_migrations, migrate, open_pool
 from mailsync_platform.deadletter import DeadLetterPublisher
