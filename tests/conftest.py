@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
-from mailsync_devstack.dovecot import Dovecot, MailboxUser
-from mailsync_devstack.postgres import create_database, drop_database
-from mailsync_devstack.stack import LocalStack
+if TYPE_CHECKING:
+    # Imported inside the fixtures at run time: unit tests never load the stack's clients.
+    from mailsync_devstack.dovecot import Dovecot, MailboxUser
+    from mailsync_devstack.stack import LocalStack
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def local_stack() -> AsyncIterator[LocalStack]:
     """The session's local stack (started on first use, stopped at session end)."""
+    from mailsync_devstack.stack import LocalStack
+
     async with LocalStack() as stack:
         yield stack
 
@@ -49,6 +53,8 @@ def admin_database_url(local_stack: LocalStack) -> str:
 @pytest_asyncio.fixture(loop_scope="session")
 async def database_url(admin_database_url: str) -> AsyncIterator[str]:
     """A fresh database for this test only, dropped when the test ends."""
+    from mailsync_devstack.postgres import create_database, drop_database
+
     name = f"test_{secrets.token_hex(6)}"
     url = await create_database(admin_database_url, name)
     try:

@@ -1,7 +1,8 @@
 """The whole system for end-to-end tests: the local stack plus the four services, each in
 its own process exactly as production starts it (`python -m mailsync_<service>`, configured
-only by environment variables). One fleet serves the whole session; tests isolate themselves
-by using their own company, account and mailbox.
+only by environment variables). One fleet serves the e2e package and is stopped when it is
+done (package scope), so its consumers do not answer commands that later tests publish;
+tests isolate themselves by using their own company, account and mailbox.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mailsync_devstack.stack import LocalStack
 from tests.support.topics import TopicWatcher, TopicWriter
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def e2e_database(local_stack: LocalStack) -> AsyncIterator[str]:
     name = f"mailsync_e2e_{secrets.token_hex(4)}"
     dsn = await create_database(local_stack.admin_database_url, name)
@@ -30,7 +31,7 @@ async def e2e_database(local_stack: LocalStack) -> AsyncIterator[str]:
     await drop_database(local_stack.admin_database_url, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet_env(
     local_stack: LocalStack, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
@@ -47,7 +48,7 @@ def fleet_env(
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def fleet(
     fleet_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ServiceFleet]:
@@ -83,6 +84,6 @@ async def e2e_db(e2e_database: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def raw_store_dir(fleet_env: dict[str, str]) -> Path:
     return Path(fleet_env["MAILSYNC_RAW_STORE_URL"].removeprefix("file://"))

@@ -46,6 +46,8 @@ class IngestUnderTest:
             credentials_key=SecretStr(Fernet.generate_key().decode()),
             poll_seconds=0.3,
             outbox_poll_seconds=0.2,
+            kafka_session_timeout_ms=2000,
+            kafka_heartbeat_interval_ms=400,
             consumer_group=f"ingest-{secrets.token_hex(4)}",
         )
 
@@ -124,7 +126,11 @@ async def test_r5_wrong_credentials_give_one_reauth_required_event_and_stop_only
     assert "wrong" not in reauth[0].to_bytes().decode(), "credentials never appear in events"
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch("SELECT account_id, state FROM ingest.accounts")
+        # The topic also holds other tests' accounts (a fresh group reads from the start).
+        rows = await conn.fetch(
+            "SELECT account_id, state FROM ingest.accounts WHERE account_id = ANY($1::text[])",
+            [bad_id, good_id],
+        )
         states = {row["account_id"]: row["state"] for row in rows}
         sealed = await conn.fetchval(
             "SELECT sealed_password FROM ingest.accounts WHERE account_id = $1", good_id

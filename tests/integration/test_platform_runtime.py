@@ -150,6 +150,8 @@ async def probe_service(
         database_url=database_url,
         consumer_group=f"probe-{secrets.token_hex(4)}",
         outbox_poll_seconds=0.2,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=400,
     )
     app: Starlette = build_app(spec, settings)
     async with app.router.lifespan_context(app):

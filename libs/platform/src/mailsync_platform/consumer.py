@@ -101,6 +101,8 @@ class Consumer:
         metrics: ConsumerMetrics,
         after_commit: Callable[[], None] = lambda: None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
     ) -> None:
         self._broker = broker
         self._service = service
@@ -111,6 +113,8 @@ class Consumer:
         self._after_commit = after_commit
         self._retry = retry
         self._transient_failures = 0
+        self._session_timeout_ms = session_timeout_ms
+        self._heartbeat_interval_ms = heartbeat_interval_ms
 
     def subscribe(self, topic: str, use_cases: dict[str, UseCase]) -> None:
         """Route each event type on `topic` to its use case; other known types are skipped."""
@@ -120,6 +124,8 @@ class Consumer:
             group_id=self._group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=self._heartbeat_interval_ms,
         )
         async def on_record(msg: KafkaMessage) -> None:
             raw = msg.raw_message

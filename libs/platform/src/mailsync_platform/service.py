@@ -121,6 +121,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> Starlette:
         dead_letters=dead_letters,
         metrics=ConsumerMetrics(registry, spec.name),
         after_commit=lambda: runtime_box[0].events_staged(),
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
     )
     runtime = Runtime(spec.name, settings, broker, registry, consumer)
     runtime_box.append(runtime)

@@ -32,6 +32,15 @@ class ServiceSettings(BaseSettings):
         default=None, description="Kafka consumer group; defaults to mailsync-<service>."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        description=(
+            "Consumer group session timeout: how long a dead consumer keeps its partitions. "
+            "The local stack lowers it because Tansu makes a restarted consumer wait it out."
+        ),
+    )
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

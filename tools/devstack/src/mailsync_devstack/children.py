@@ -194,6 +194,7 @@ class RunFolder:
 
     def __init__(self, state_dir: Path) -> None:
         """Create a fresh run folder under ``state_dir/run``, reaping abandoned ones first."""
+        self._logs = state_dir / "logs"
         runs = state_dir / "run"
         runs.mkdir(parents=True, exist_ok=True)
         reap_abandoned(runs)
@@ -210,7 +211,16 @@ class RunFolder:
             children.write(f"{child.pid} {child.started_at} {child.name}\n")
 
     def remove(self) -> None:
-        """Delete the folder (its children must be stopped already)."""
+        """Delete the folder (its children must be stopped already).
+
+        Its ``*.log`` files are kept as ``<state>/logs/<name>.log``, replacing the previous
+        run's, for a look after the fact.
+        """
+        self._logs.mkdir(exist_ok=True)
+        # Servers log at most one folder down; deeper *.log files are mail indexes.
+        for log in [*self.path.glob("*.log"), *self.path.glob("*/*.log")]:
+            with contextlib.suppress(OSError):
+                shutil.move(log, self._logs / log.name)
         shutil.rmtree(self.path, ignore_errors=True)
 
 

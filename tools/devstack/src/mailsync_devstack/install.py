@@ -35,10 +35,11 @@ class InstallError(RuntimeError):
 
 
 def dovecot_binary() -> str | None:
-    """Return the path of the ``dovecot`` binary, or None when Dovecot is not installed."""
-    return shutil.which("dovecot") or next(
-        (str(p) for p in (Path("/usr/sbin/dovecot"),) if p.is_file()), None
-    )
+    """Return the path of the ``dovecot`` binary, or None when Dovecot is not installed.
+
+    Looks in /usr/sbin too: a non-login shell's PATH may lack the sbin folders.
+    """
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
 
 
 def ensure_dovecot_installed() -> str:

@@ -8,9 +8,7 @@ retry with a fresh port when the server fails to come up.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 
 LOOPBACK = "127.0.0.1"
 
@@ -30,19 +28,3 @@ def accepts_connections(port: int, host: str = LOOPBACK, timeout: float = 0.5) -
             return True
     except OSError:
         return False
-
-
-async def wait_until_accepting(port: int, timeout: float, host: str = LOOPBACK) -> bool:
-    """Poll until ``host:port`` accepts a connection; False when ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return True

@@ -44,6 +44,7 @@ from mailsync_devstack.state import make_world_traversable
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
+_START_ATTEMPTS = 3
 
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SETTINGS = f"""
@@ -230,30 +231,44 @@ class EmbeddedPostgres:
         return port
 
     def _launch(self, user: str | None) -> int:
-        port = free_port()
         # pg_ctl opens the log as the server user.
         self.log_path.touch()
         if user is not None:
             account = pwd.getpwnam(user)
             os.chown(self.log_path, account.pw_uid, account.pw_gid)
-        _run_as(
-            user,
-            [
-                str(_binaries() / "pg_ctl"),
-                "start",
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.log_path),
-                "-o",
-                f"-p {port}",
-                "-w",
-                "-t",
-                "60",
-            ],
-            timeout=90,
-        )
-        return port
+        error: StartupError | None = None
+        for _ in range(_START_ATTEMPTS):
+            port = free_port()
+            try:
+                _run_as(user, self._pg_ctl_start(port), timeout=90)
+            except StartupError as failure:
+                # Most likely the port was taken between choosing and binding it.
+                error = failure
+                continue
+            return port
+        assert error is not None
+        raise StartupError(f"{error}\n{self.log_path} ends with:\n{self._log_tail()}")
+
+    def _pg_ctl_start(self, port: int) -> list[str]:
+        return [
+            str(_binaries() / "pg_ctl"),
+            "start",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_path),
+            "-o",
+            f"-p {port}",
+            "-w",
+            "-t",
+            "60",
+        ]
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def _live_holders(self) -> list[str]:
         try:

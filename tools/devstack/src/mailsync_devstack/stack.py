@@ -143,6 +143,10 @@ class LocalStack:
             KAFKA_BOOTSTRAP_VAR: self.kafka_bootstrap,
             DATABASE_URL_VAR: self.database_url,
             RAW_STORE_URL_VAR: self.raw_store_url,
+            # Tansu makes a restarted consumer wait out its predecessor's session (see
+            # broker.py); a short session keeps restarts in tests and the demo quick.
+            "MAILSYNC_KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "MAILSYNC_KAFKA_HEARTBEAT_INTERVAL_MS": "400",
         }
 
     async def __aenter__(self) -> LocalStack:

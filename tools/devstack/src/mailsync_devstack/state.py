@@ -8,6 +8,7 @@ Layout under the state folder (default ``<repo>/.state``, or ``MAILSYNC_STATE_DI
 - ``run/<pid>-<token>/``  one folder per running stack (broker log, Dovecot config, mail and
   logs, and the list of child processes); removed when the stack stops, and reaped by the next
   stack when its owner died without stopping.
+- ``logs/``  the logs of the last stopped stack (``tansu.log``, ``dovecot.log``).
 
 This module is the one place of the devstack that reads the environment.
 """
