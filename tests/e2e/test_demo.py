@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mailsync_devstack.demo_crm import AHMED, ALEXEI, SARAH, SATO_KEN, WANG_WEI
+from mailsync_devstack.demo_crm import AHMED, ALEXEI, KATRIN, SARAH, SATO_KEN, WANG_WEI
 from mailsync_devstack.demo_data import DEMO_OWNER_EMAIL, demo_mailbox
 from mailsync_devstack.postgres import drop_database
 
@@ -87,8 +87,8 @@ async def test_make_run_files_the_demo_inbox_against_named_crm_persons_and_stops
     assert "· 0 dead letters" in output, output
     thread_lines = [line for line in output.splitlines() if re.match(r"\s*[\d.]+s thread ", line)]
     # R12, and R10 on the way: Latin, Chinese, Japanese, Cyrillic and Arabic names come out
-    # of their charsets intact and resolved from the CRM.
-    for person in (SARAH, WANG_WEI, SATO_KEN, ALEXEI, AHMED):
+    # of their charsets intact and resolved from the CRM; Katrin writes from an IDN domain.
+    for person in (SARAH, WANG_WEI, SATO_KEN, ALEXEI, AHMED, KATRIN):
         assert any(
             "linked: " in line and f"{person.name} (person)" in line for line in thread_lines
         ), f"no thread line linked to {person.name}:\n{output}"

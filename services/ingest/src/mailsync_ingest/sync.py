@@ -90,6 +90,31 @@ def ingested_event(
     )
 
 
+def describe(
+    account: Account, folder: str, uidvalidity: int, fetched: FetchedMessage, sha256: str
+) -> MessageIngested:
+    """The message's event, or, when even that fails, a bare one that still points at the
+    stored raw bytes and says why (R10: never dropped, never stopping the sync)."""
+    try:
+        event = ingested_event(account, folder, uidvalidity, fetched, sha256)
+        event.to_bytes()  # what the outbox will do: fail here, for this message only
+        return event
+    except Exception as exc:
+        log.warning(
+            "message stored raw without its fields",
+            extra={"account_id": account.account_id, "uid": fetched.uid, "error": repr(exc)},
+        )
+        bare = FetchedMessage(uid=fetched.uid, flags=fetched.flags, raw=b"")
+        event = ingested_event(account, folder, uidvalidity, bare, sha256)
+        data = event.data.model_copy(
+            update={
+                "raw": RawMessageRef(sha256=sha256, size=len(fetched.raw)),
+                "parse_error": f"could not describe the message: {type(exc).__name__}",
+            }
+        )
+        return event.model_copy(update={"data": data})
+
+
 class MailboxSync:
     """Runs and supervises one sync task per active account."""
 
@@ -178,10 +203,7 @@ class MailboxSync:
             for fetched in batch:
                 stored = await self._raw.put(fetched.raw)
                 events.append(
-                    (
-                        fetched,
-                        ingested_event(account, folder, status.uidvalidity, fetched, stored.sha256),
-                    )
+                    (fetched, describe(account, folder, status.uidvalidity, fetched, stored.sha256))
                 )
             async with self._runtime.pool.acquire() as conn, conn.transaction():
                 for fetched, event in events:

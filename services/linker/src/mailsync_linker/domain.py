@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mailsync_contracts import normalize_email_address
+
 LINKABLE_BY_PERSON = ("person", "organization")
 
 
@@ -25,6 +27,18 @@ class Address:
     @property
     def key(self) -> str:
         return self.email.strip().lower()
+
+
+def match_keys(addresses: Iterable[str]) -> list[str]:
+    """CRM addresses in the form mail participants arrive in: IDN domains in ASCII (punycode),
+    the whole address lower-cased (R12). Text that is not an address matches nothing."""
+    keys: list[str] = []
+    for address in addresses:
+        try:
+            keys.append(normalize_email_address(address).lower())
+        except ValueError:
+            continue
+    return list(dict.fromkeys(keys))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from mailsync_linker import repository
 from mailsync_linker.domain import (
     Address,
     external_participants,
+    match_keys,
     message_key,
     person_links,
     referenced_ids,
@@ -42,9 +43,9 @@ async def entity_upserted(event: CrmEntityUpserted, conn: DbConnection) -> None:
     if not applied:
         return  # an older version than the one we hold
     if isinstance(entity, CrmPerson):
-        emails = [a.lower() for a in entity.emails]
+        emails = match_keys(entity.emails)
     elif isinstance(entity, CrmUser):
-        emails = [a.lower() for a in (entity.email, *entity.alternative_emails)]
+        emails = match_keys((entity.email, *entity.alternative_emails))
     else:
         return
     await repository.replace_addresses(conn, event.company_id, entity.kind, entity.id, emails)
