@@ -82,7 +82,8 @@ class RetryPolicy:
     max_backoff_seconds: float = 10.0
 
     def backoff(self, attempt: int) -> float:
-        return min(self.first_backoff_seconds * 2.0**attempt, self.max_backoff_seconds)
+        # Capping the exponent keeps a long outage from overflowing the float.
+        return min(self.first_backoff_seconds * 2.0 ** min(attempt, 64), self.max_backoff_seconds)
 
 
 DEFAULT_RETRY = RetryPolicy()

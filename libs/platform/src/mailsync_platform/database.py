@@ -47,9 +47,12 @@ def load_migrations(package: str, source: str) -> list[Migration]:
     """Read the migrations shipped in `package` (a `migrations` package), ordered by number."""
     found: list[Migration] = []
     for entry in resources.files(package).iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
+        if not (entry.name.endswith(".sql") and entry.name[:1].isdigit()):
+            continue  # not meant as a migration (e.g. notes.sql, __init__.py)
+        match = _MIGRATION_NAME.fullmatch(entry.name)
         if match is None:
-            continue
+            # A file that looks like a migration but is misnamed would never be applied.
+            raise MigrationError(f"{package}: {entry.name} is not named NNNN_lower_case.sql")
         found.append(Migration(source, int(match.group(1)), entry.name, entry.read_text("utf-8")))
     found.sort(key=lambda m: m.number)
     numbers = [m.number for m in found]
@@ -59,7 +62,7 @@ def load_migrations(package: str, source: str) -> list[Migration]:
 
 
 def quote_schema(schema: str) -> str:
-    if not _SCHEMA_NAME.match(schema):
+    if not _SCHEMA_NAME.fullmatch(schema):
         raise ValueError(f"not a safe schema name: {schema!r}")
     return f'"{schema}"'
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -16,9 +17,32 @@ from typing import Any
 from opentelemetry import trace
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-_NEVER_LOGGED = frozenset(
-    {"password", "secret", "token", "credentials", "body", "raw", "html", "text", "authorization"}
+# Any key containing one of these words could hold a secret or message content.
+_NEVER_LOGGED = (
+    "password",
+    "secret",
+    "token",
+    "credential",
+    "body",
+    "raw",
+    "html",
+    "text",
+    "authorization",
+    "cookie",
 )
+
+
+def _never_logged(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _NEVER_LOGGED)
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # NaN and Infinity are not JSON
+    if isinstance(value, str | int | float | bool | None):
+        return value
+    return repr(value)
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,16 +63,13 @@ class JsonFormatter(logging.Formatter):
             entry["trace_id"] = format(span.trace_id, "032x")
             entry["span_id"] = format(span.span_id, "016x")
         for key, value in vars(record).items():
-            if key in _STANDARD_ATTRS or key.startswith("_"):
+            if key in _STANDARD_ATTRS or key.startswith("_") or _never_logged(key):
                 continue
-            if key.lower() in _NEVER_LOGGED:
-                continue
-            entry[key] = (
-                value if isinstance(value, str | int | float | bool | None) else repr(value)
-            )
+            # An extra never overwrites the formatter's own fields.
+            entry[f"extra_{key}" if key in entry else key] = _json_safe(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, allow_nan=False)
 
 
 def configure_logging(service: str, level: str) -> None:

@@ -40,7 +40,8 @@ class LocalRawStore:
         self._root = root
 
     def _path(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        # fullmatch: `$` alone would also accept a trailing newline.
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a sha256 address: {sha256!r}")
         return self._root / sha256[:2] / sha256[2:4] / sha256
 
@@ -77,10 +78,15 @@ class LocalRawStore:
 
 
 def open_raw_store(url: str) -> RawStore:
-    """`file:///abs/dir` or `file://relative/dir` → a local directory store."""
+    """`file:///abs/dir` or `file://relative/dir` → a local directory store.
+
+    RFC 8089 §2: `file://localhost/abs/dir` names the absolute path on this machine."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
-        location = unquote(parsed.netloc + parsed.path)
+        host = "" if parsed.netloc.lower() == "localhost" else parsed.netloc
+        location = unquote(host + parsed.path)
+        if not location:
+            raise ValueError(f"raw store URL {url!r} names no directory")
         return LocalRawStore(Path(location))
     raise ValueError(
         f"unsupported raw store URL scheme {parsed.scheme!r}: only file:// is implemented so far"

@@ -28,11 +28,11 @@ def refuse_connect(
     plan: str, account_type: str, connected_accounts: int, imap_host: str, security: str
 ) -> Refusal | None:
     """Why a connect request cannot be accepted, or None (R1, and no plaintext off-machine)."""
-    if account_type == "team" and plan not in PLANS_WITH_TEAM_ACCOUNTS:
-        return Refusal("plan_limit", f"the {plan} plan allows personal accounts only")
     limit = PLAN_ACCOUNT_LIMITS.get(plan)
     if limit is None:
         return Refusal("invalid_settings", f"unknown plan {plan!r}")
+    if account_type == "team" and plan not in PLANS_WITH_TEAM_ACCOUNTS:
+        return Refusal("plan_limit", f"the {plan} plan allows personal accounts only")
     if connected_accounts >= limit:
         return Refusal(
             "plan_limit", f"the {plan} plan allows {limit} connected account(s) per user"
@@ -45,12 +45,17 @@ def refuse_connect(
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether `host` names this machine: `localhost` (host names are case-insensitive, a
+    trailing dot is the same name) or a loopback address, IPv4-mapped IPv6 included."""
+    if host.lower().removesuffix(".") == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def contract_addresses(

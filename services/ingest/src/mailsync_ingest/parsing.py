@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import email
 import email.message
+import email.parser
 import email.policy
 import email.utils
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 
@@ -87,8 +89,43 @@ _UNDECLARED_CODECS = (("utf-8-sig", "UTF-8"), ("cp1252", "windows-1252"), ("lati
 # Tags whose content is never shown, and tags that break a line when rendered.
 _HIDDEN_ELEMENTS = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
-    "h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
 )
 _TAG_NAME = re.compile(r"</?([a-zA-Z][a-zA-Z0-9:-]*)")
 
@@ -132,8 +169,14 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     """The normalized fields of one raw message; never raises (R10)."""
     try:
-        return _parse(raw)
+        return _parse(raw, headers_only=False)
     except Exception as exc:  # R10: one hostile message must never stop a mailbox's sync
+        problem = f"unparseable message body: {type(exc).__name__}"
+    try:
+        # The body defeated the parser (e.g. MIME nested thousands deep): keep the headers.
+        parsed = _parse(raw, headers_only=True)
+        return replace(parsed, parse_errors=(problem, *parsed.parse_errors))
+    except Exception as exc:
         return ParsedMessage(
             message_id=None,
             in_reply_to=None,
@@ -148,14 +191,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
             snippet="",
             has_html=False,
             attachments=(),
-            parse_errors=(f"unparseable message: {type(exc).__name__}",),
+            parse_errors=(problem, f"unparseable message headers: {type(exc).__name__}"),
         )
 
 
-def _parse(raw: bytes) -> ParsedMessage:
+def _parse(raw: bytes, *, headers_only: bool) -> ParsedMessage:
     errors: list[str] = []
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    text, has_html, attachments = _walk_body(message, errors)
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    message = parser.parsebytes(raw, headersonly=headers_only)
+    text, has_html, attachments = ("", False, []) if headers_only else _walk_body(message, errors)
     message_id = _header(message, "Message-ID", errors)
     references = _header(message, "References", errors)
     subject = _decode_words(_header(message, "Subject", errors), errors)
@@ -209,12 +253,13 @@ def _decode(payload: bytes, charset: str | None) -> tuple[str, str | None]:
 
 
 def _is_text_codec(label: str) -> bool:
-    """Whether Python has a text codec by this name (not base64, rot13, zlib...)."""
+    """Whether Python has a bytes-to-text codec by this name (not base64, rot13, zlib...).
+    `b"".decode(label)` cannot tell: CPython returns "" for empty input without a lookup."""
     try:
-        b"".decode(label)
-    except (LookupError, UnicodeError, ValueError):
+        decoded, _ = codecs.lookup(label).decode(b"")
+    except Exception:  # unknown name, or a bytes codec (zlib, bz2...) failing in its own way
         return False
-    return True
+    return isinstance(decoded, str)
 
 
 def _guess(payload: bytes) -> tuple[str, str]:
@@ -237,7 +282,9 @@ def _raw_values(message: Message, name: str) -> list[str]:
     """Every occurrence of a header, unfolded, as the parser stored it (8-bit bytes are kept
     as surrogate escapes by `message_from_bytes`)."""
     wanted = name.lower()
-    return [_FOLD.sub("", str(value)) for key, value in message.raw_items() if key.lower() == wanted]
+    return [
+        _FOLD.sub("", str(value)) for key, value in message.raw_items() if key.lower() == wanted
+    ]
 
 
 def _header(message: Message, name: str, errors: list[str]) -> str:
@@ -289,7 +336,7 @@ def _decode_words(value: str, errors: list[str]) -> str:
 def _word_bytes(encoding: str, encoded: str) -> bytes | None:
     try:
         if encoding in "bB":
-            return base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+            return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         return binascii.a2b_qp(encoded.encode("utf-8", "surrogateescape"), header=True)
     except (binascii.Error, ValueError):
         return None
@@ -306,7 +353,8 @@ def _flush_words(pending: list[tuple[str, bytes]], out: list[str], errors: list[
 
 def _first_message_id(value: str) -> str | None:
     match = _MESSAGE_ID.search(value)
-    found = match.group(1) if match else value.strip()
+    # Without a well-formed <id>, what is between the brackets (if any) is the best guess.
+    found = match.group(1) if match else value.strip().strip("<>").strip()
     return _clean(found) or None
 
 
@@ -336,6 +384,8 @@ def _addresses(message: Message, name: str, errors: list[str]) -> tuple[Particip
             address = _clean(address).strip()
             local, at, domain = address.rpartition("@")
             if not at or not local or not domain:
+                if address:
+                    errors.append(f"unreadable {name} address {address!r}")
                 continue
             display_name = _clean(_WHITESPACE.sub(" ", _decode_words(display, errors))).strip()
             found.append(Participant(email=address, name=display_name or None))

@@ -26,7 +26,16 @@ class Address:
 
     @property
     def key(self) -> str:
-        return self.email.strip().lower()
+        return address_key(self.email)
+
+
+def address_key(email: str) -> str:
+    """What two addresses are compared by (R12): the whole address lower-cased, its domain in
+    ASCII (punycode) form, so `a@Bücher.example` and `A@xn--bcher-kva.example` are one."""
+    try:
+        return normalize_email_address(email).lower()
+    except ValueError:  # not an address the contract accepts: compare it as written
+        return email.strip().lower()
 
 
 def match_keys(addresses: Iterable[str]) -> list[str]:
@@ -52,7 +61,7 @@ def external_participants(
     addresses: Iterable[Address], own_addresses: Iterable[str]
 ) -> list[Address]:
     """Participants minus the account's own addresses and colleagues, first mention wins (R12)."""
-    excluded = {a.strip().lower() for a in own_addresses}
+    excluded = {address_key(a) for a in own_addresses}
     seen: dict[str, Address] = {}
     for address in addresses:
         key = address.key
@@ -81,10 +90,20 @@ def person_links(
 
 
 def message_key(message_id: str | None, raw_sha256: str) -> str:
-    """A message's identity within an account: Message-ID when present, else its content."""
-    if message_id:
-        return f"mid:{message_id.strip().lower()}"
+    """A message's identity within an account: Message-ID when present, else its content.
+
+    A blank Message-ID is no identity: keying on it would make every such message one."""
+    normalized = _normalized_id(message_id)
+    if normalized:
+        return f"mid:{normalized}"
     return f"sha256:{raw_sha256}"
+
+
+def _normalized_id(message_id: str | None) -> str:
+    """RFC 5322 §3.6.4 msg-id without its angle brackets, compared case-insensitively."""
+    if message_id is None:
+        return ""
+    return message_id.strip().removeprefix("<").removesuffix(">").strip().lower()
 
 
 def referenced_ids(
@@ -92,4 +111,5 @@ def referenced_ids(
 ) -> list[str]:
     """The Message-IDs that tie a message to a conversation, newest reference first (R11)."""
     ordered = [in_reply_to, *reversed(list(references)), message_id]
-    return list(dict.fromkeys(m.strip().lower() for m in ordered if m and m.strip()))
+    normalized = (_normalized_id(m) for m in ordered)
+    return list(dict.fromkeys(m for m in normalized if m))

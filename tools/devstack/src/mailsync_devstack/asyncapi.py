@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
 from mailsync_ingest.app import create_app as ingest_app
 from mailsync_ingest.settings import IngestSettings
 from mailsync_linker.app import create_app as linker_app
 from mailsync_outbound.app import create_app as outbound_app
 from mailsync_platform.asyncapi import render
 from mailsync_tracking.app import create_app as tracking_app
-from pydantic import SecretStr
 
 VERSION = "0.1.0"
 

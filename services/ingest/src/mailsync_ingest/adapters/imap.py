@@ -17,9 +17,10 @@ import aioimaplib
 
 Security = Literal["tls", "starttls", "plain"]
 
-_FETCH_HEAD = re.compile(rb"^\d+ FETCH \(")
-_UID = re.compile(rb"UID (\d+)")
-_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
+# RFC 3501 §9: keywords are case-insensitive; aioimaplib strips the leading "* ".
+_FETCH_HEAD = re.compile(rb"^\d+ FETCH \(", re.IGNORECASE)
+_UID = re.compile(rb"\bUID (\d+)", re.IGNORECASE)
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.IGNORECASE)
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
@@ -138,6 +139,10 @@ class ImapSession:
 
 
 def _parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
+    """Messages in aioimaplib's split of a FETCH answer: for each message, the line up to the
+    literal's `{size}`, the literal itself, then the rest of the line (`)` or ` UID 7)`: a
+    server may send attributes after the literal). Unsolicited FETCH lines without a literal
+    (flag updates) are skipped."""
     messages: list[FetchedMessage] = []
     index = 0
     while index < len(lines):
@@ -145,6 +150,11 @@ def _parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
         if _FETCH_HEAD.match(line) and line.endswith(b"}") and index + 1 < len(lines):
             literal = bytes(lines[index + 1])
             tail = bytes(lines[index + 2]) if index + 2 < len(lines) else b""
+            if _FETCH_HEAD.match(tail):
+                tail = b""  # no rest-of-line: the next message starts here
+                index += 2
+            else:
+                index += 3
             attributes = line + b" " + tail
             uid = _UID.search(attributes)
             flags = _FLAGS.search(attributes)
@@ -152,11 +162,13 @@ def _parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
                 messages.append(
                     FetchedMessage(
                         uid=int(uid.group(1)),
-                        flags=tuple(flags.group(1).decode().split()) if flags else (),
+                        # Flags are atoms (ASCII); a server sending other bytes is not our crash.
+                        flags=tuple(flags.group(1).decode("ascii", "replace").split())
+                        if flags
+                        else (),
                         raw=literal,
                     )
                 )
-            index += 3
             continue
         index += 1
     return messages
