@@ -236,7 +236,7 @@ DEMO_ITEMS: tuple[DemoItem, ...] = (
 def _entity(
     record: DemoUser | DemoTeam | DemoOrganization | DemoPerson | DemoItem,
 ) -> dict[str, Any]:
-    """The entity payload of `crm.entity.upserted`, exactly as docs/contract-sketch.md shapes it."""
+    """The entity payload of `crm.entity.upserted`, as libs/contracts (crm.py) shapes it."""
     match record:
         case DemoUser():
             return {
