@@ -28,7 +28,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # ships no py.typed
+from jsonschema import Draft7Validator
 
 Manifest = dict[str, Any]
 
