@@ -82,7 +82,10 @@ class TopicWatcher:
                     return event
             checked = len(matching)
             if time.monotonic() > deadline:
-                raise AssertionError(f"no matching event on {topic} within {timeout:.0f}s")
+                seen = [(r.key, r.value[:80]) for r in matching]
+                raise AssertionError(
+                    f"no matching event on {topic} within {timeout:.0f}s; seen there: {seen}"
+                )
             await self._poll()
 
     async def collect(self, seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""The raw store interface and its local-directory implementation."""
+"""The raw store interface, its errors and its local-directory implementation."""
 
 from __future__ import annotations
 
@@ -10,13 +10,32 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlparse
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RawObjectMissing(LookupError):
     """No object with that address is in the store."""
+
+
+class RawObjectCorrupt(ValueError):
+    """The bytes read back do not hash to the address they were asked for."""
+
+
+class RawStoreError(OSError):
+    """A remote store could not be reached, or refused or failed a request.
+
+    An OSError, so consumers treat it as transient and retry it (a wrong key or a missing
+    bucket is fixed by an operator, after which the same record goes through)."""
+
+
+def check_address(sha256: str) -> str:
+    """`sha256` itself if it is a lower-case hex sha256, else ValueError: an address never
+    reaches a path or an object key unchecked."""
+    # fullmatch: `$` alone would also accept a trailing newline.
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a sha256 address: {sha256!r}")
+    return sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +51,9 @@ class RawStore(Protocol):
 
     async def exists(self, sha256: str) -> bool: ...
 
+    async def aclose(self) -> None:
+        """Release connections; the store is not used afterwards."""
+
 
 class LocalRawStore:
     """Objects as files `<root>/<aa>/<bb>/<sha256>`, written atomically (temp file + rename)."""
@@ -40,9 +62,7 @@ class LocalRawStore:
         self._root = root
 
     def _path(self, sha256: str) -> Path:
-        # fullmatch: `$` alone would also accept a trailing newline.
-        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-            raise ValueError(f"not a sha256 address: {sha256!r}")
+        check_address(sha256)
         return self._root / sha256[:2] / sha256[2:4] / sha256
 
     async def put(self, content: bytes) -> StoredRaw:
@@ -76,18 +96,5 @@ class LocalRawStore:
     async def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
 
-
-def open_raw_store(url: str) -> RawStore:
-    """`file:///abs/dir` or `file://relative/dir` → a local directory store.
-
-    RFC 8089 §2: `file://localhost/abs/dir` names the absolute path on this machine."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        host = "" if parsed.netloc.lower() == "localhost" else parsed.netloc
-        location = unquote(host + parsed.path)
-        if not location:
-            raise ValueError(f"raw store URL {url!r} names no directory")
-        return LocalRawStore(Path(location))
-    raise ValueError(
-        f"unsupported raw store URL scheme {parsed.scheme!r}: only file:// is implemented so far"
-    )
+    async def aclose(self) -> None:
+        """Nothing to release: files are opened and closed per call."""

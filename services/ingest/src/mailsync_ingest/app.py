@@ -10,20 +10,22 @@ from mailsync_ingest.handlers import AccountCommands
 from mailsync_ingest.settings import IngestSettings
 from mailsync_ingest.sync import MailboxSync
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
-from mailsync_rawstore import open_raw_store
 
 
 def create_app(settings: IngestSettings | None = None) -> Starlette:
     settings = settings or IngestSettings()
     cipher = CredentialCipher(settings.credentials_key)
     commands = AccountCommands(cipher)
-    raw_store = open_raw_store(settings.raw_store_url)
+    raw_store = settings.raw_store()
 
     def subscribe(runtime: Runtime) -> None:
         runtime.consumer.subscribe(ACCOUNT_COMMANDS, {"mail.account.connect": commands.connect})
 
     async def mailbox_sync(runtime: Runtime) -> None:
-        await MailboxSync(runtime, settings, cipher, raw_store).supervise()
+        try:
+            await MailboxSync(runtime, settings, cipher, raw_store).supervise()
+        finally:
+            await raw_store.aclose()
 
     spec = ServiceSpec(
         name="ingest",

@@ -38,6 +38,7 @@ class AccountCommands:
                 ),
             )
             return
+        await repository.lock_user_accounts(conn, command.company_id, data.user_id)
         connected = await repository.count_connected(conn, command.company_id, data.user_id)
         refusal = refuse_connect(
             data.plan, data.account_type, connected, data.imap.host, data.imap.security

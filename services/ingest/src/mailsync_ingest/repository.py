@@ -70,6 +70,15 @@ async def active_accounts(conn: DbConnection | asyncpg.Pool) -> list[Account]:
     return [_account(row) for row in rows]
 
 
+async def lock_user_accounts(conn: DbConnection, company_id: str, user_id: str) -> None:
+    """Serialize connects of one user for the rest of the transaction: commands for different
+    accounts arrive on different partitions, possibly in parallel replicas, and the plan
+    limit (R1) must hold across them."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"accounts:{company_id}:{user_id}"
+    )
+
+
 async def count_connected(conn: DbConnection, company_id: str, user_id: str) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM accounts WHERE company_id = $1 AND user_id = $2"
