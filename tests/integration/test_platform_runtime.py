@@ -28,7 +28,7 @@ from mailsync_platform.database import (
     MigrationError,
     migrate,
 )
-from mailsync_platform.outbox import stage
+from mailsync_platform.outbox import OutboxRelay, stage
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
 from mailsync_platform.settings import ServiceSettings
 
@@ -258,3 +258,51 @@ async def _until(condition: object, timeout: float = 60.0) -> None:
 
 def _outbox_copy(watcher: TopicWatcher, entity_id: str) -> bool:
     return any(r.key == f"outbox:{entity_id}".encode() for r in watcher.records)
+
+
+class SlowEvent:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def to_bytes(self) -> bytes:
+        return self.name.encode()
+
+
+async def test_an_outbox_row_committed_while_the_relay_publishes_is_published_later_not_lost(
+    database_url: str,
+) -> None:
+    await migrate(
+        database_url,
+        "relaytest",
+        ServiceSpec(
+            name="relaytest", migrations_package="mailsync_tracking.migrations", subscribe=print
+        ).migrations(),
+    )
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=4, server_settings={"search_path": "relaytest"}
+    )
+    assert pool is not None
+    early = await pool.acquire()
+    published: list[bytes] = []
+    try:
+        # `early` takes the lower seq but commits only while the relay is publishing a row
+        # staged after it — the interleaving of two concurrent use cases.
+        early_tx = early.transaction()
+        await early_tx.start()
+        await stage(early, DEADLETTER, "k", SlowEvent("early"))
+        async with pool.acquire() as late, late.transaction():
+            await stage(late, DEADLETTER, "k", SlowEvent("late"))
+
+        async def publish(topic: str, key: str, payload: bytes, headers: object) -> None:
+            published.append(payload)
+            if early.is_in_transaction():
+                await early_tx.commit()
+
+        relay = OutboxRelay(pool, "relaytest", publish, poll_seconds=1.0)
+        await relay.flush()
+        await relay.flush()
+        assert published == [b"late", b"early"]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await pool.release(early)
+        await pool.close()

@@ -100,7 +100,11 @@ class OutboxRelay:
                 finally:
                     context.detach(token)
             if rows:
-                await conn.execute("DELETE FROM outbox WHERE seq <= $1", rows[-1]["seq"])
+                # Exactly the rows published: a transaction that took a lower seq but
+                # committed after our SELECT must not be deleted unpublished.
+                await conn.execute(
+                    "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+                )
             return len(rows)
 
     async def run(self) -> None:
