@@ -4,6 +4,7 @@ talking only over Kafka (ARCHITECTURE §6)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -130,14 +131,8 @@ async def _wait_for_person(db: asyncpg.Connection, company_id: str, person_id: s
             person_id,
         ):
             return
-        await _sleep(0.2)
+        await asyncio.sleep(0.2)
     raise AssertionError("the linker never stored the CRM person")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 async def _connect_and_seed(
