@@ -215,3 +215,53 @@ async def test_a_restarted_ingest_resumes_from_its_cursor_without_republishing(
     )
     uids = [e.data.uid for e in watcher.events(INGESTED) if e.data.account_id == account_id]
     assert uids == sorted(uids), "mailbox order is kept on the account's key"
+
+
+async def test_r4_a_connect_by_provider_name_uses_the_preset_and_an_unknown_domain_is_refused(
+    local_stack: LocalStack,
+    database_url: str,
+    tmp_path: Path,
+    io: tuple[TopicWriter, TopicWatcher],
+) -> None:
+    writer, watcher = io
+    by_name, unknown = f"acct-{secrets.token_hex(4)}", f"acct-{secrets.token_hex(4)}"
+
+    def connect(account_id: str, email: str, provider: str | None) -> ConnectAccount:
+        return ConnectAccount.build(
+            company_id="company-sync",
+            source="crm",
+            data=ConnectAccountData(
+                account_id=account_id,
+                user_id=f"user-of-{account_id}",
+                email=email,
+                provider=provider,
+                username=email,
+                password=SecretStr("app-password"),
+                account_type="personal",
+                plan="premium",
+            ),
+        )
+
+    ingest = IngestUnderTest(local_stack, database_url, tmp_path)
+    app = ingest.app()
+    async with app.router.lifespan_context(app):
+        # The sync then cannot reach Gmail (no network here); only the event is checked.
+        await writer.send(
+            ACCOUNT_COMMANDS, by_name, connect(by_name, f"{by_name}@example.test", "gmail")
+        )
+        await writer.send(
+            ACCOUNT_COMMANDS, unknown, connect(unknown, "someone@unknown-provider.test", None)
+        )
+        connected = await watcher.wait_for(
+            ACCOUNTS,
+            lambda e: e.type == "mail.account.connected" and e.data.account_id == by_name,
+        )
+        rejected = await watcher.wait_for(
+            ACCOUNTS,
+            lambda e: e.type == "mail.account.rejected" and e.data.account_id == unknown,
+        )
+    assert connected.data.provider == "gmail"
+    assert connected.data.imap == MailServer(host="imap.gmail.com", port=993, security="tls")
+    assert connected.data.smtp == MailServer(host="smtp.gmail.com", port=465, security="tls")
+    assert rejected.data.code == "invalid_settings"
+    assert "unknown-provider.test" in rejected.data.reason

@@ -14,6 +14,7 @@ from mailsync_ingest import repository
 from mailsync_ingest.adapters.imap import ImapEndpoint
 from mailsync_ingest.credentials import CredentialCipher
 from mailsync_ingest.domain import Refusal, refuse_connect
+from mailsync_ingest.presets import resolve_servers
 from mailsync_ingest.repository import Account
 from mailsync_platform.database import DbConnection
 from mailsync_platform.outbox import stage
@@ -28,20 +29,14 @@ class AccountCommands:
         if await repository.get_account(conn, data.account_id) is not None:
             # The same account connected again: it already is; nothing changes (R1).
             return
-        if data.imap is None:
-            await self._reject(
-                conn,
-                command,
-                Refusal(
-                    "invalid_settings",
-                    f"no IMAP server given and no preset applied for provider {data.provider!r}",
-                ),
-            )
+        resolved = resolve_servers(data.provider, data.email, data.imap, data.smtp)
+        if isinstance(resolved, Refusal):
+            await self._reject(conn, command, resolved)
             return
         await repository.lock_user_accounts(conn, command.company_id, data.user_id)
         connected = await repository.count_connected(conn, command.company_id, data.user_id)
         refusal = refuse_connect(
-            data.plan, data.account_type, connected, data.imap.host, data.imap.security
+            data.plan, data.account_type, connected, resolved.imap.host, resolved.imap.security
         )
         if refusal is not None:
             await self._reject(conn, command, refusal)
@@ -51,10 +46,10 @@ class AccountCommands:
             company_id=command.company_id,
             user_id=data.user_id,
             email=data.email,
-            provider=data.provider,
+            provider=resolved.provider,
             account_type=data.account_type,
             member_user_ids=data.member_user_ids,
-            imap=ImapEndpoint(data.imap.host, data.imap.port, data.imap.security),
+            imap=ImapEndpoint(resolved.imap.host, resolved.imap.port, resolved.imap.security),
             username=data.username,
             sealed_password=self._cipher.seal(data.password.get_secret_value()),
             state="active",
@@ -72,8 +67,8 @@ class AccountCommands:
                 account_type=data.account_type,
                 member_user_ids=account.member_user_ids,
                 is_default=account.is_default,
-                imap=data.imap,
-                smtp=data.smtp,
+                imap=resolved.imap,
+                smtp=resolved.smtp,
             ),
         )
         await stage(conn, ACCOUNTS, account.account_id, event)
