@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
 from mailsync_ingest.credentials import CredentialCipher
 from mailsync_ingest.handlers import AccountCommands
+from mailsync_ingest.key_rotation import reseal_at_start
 from mailsync_ingest.settings import IngestSettings
 from mailsync_ingest.sync import MailboxSync
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
@@ -19,7 +20,19 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
     raw_store = settings.raw_store()
 
     def subscribe(runtime: Runtime) -> None:
-        runtime.consumer.subscribe(ACCOUNT_COMMANDS, {"mail.account.connect": commands.connect})
+        runtime.consumer.subscribe(
+            ACCOUNT_COMMANDS,
+            {
+                "mail.account.connect": commands.connect,
+                "mail.account.update_settings": commands.update_settings,
+                "mail.account.disconnect": commands.disconnect,
+                "mail.account.set_default": commands.set_default,
+                "mail.account.reauthenticate": commands.reauthenticate,
+            },
+        )
+
+    async def reseal_credentials(runtime: Runtime) -> None:
+        await reseal_at_start(runtime.pool, cipher)
 
     async def mailbox_sync(runtime: Runtime) -> None:
         try:
@@ -31,6 +44,7 @@ def create_app(settings: IngestSettings | None = None) -> Starlette:
         name="ingest",
         migrations_package="mailsync_ingest.migrations",
         subscribe=subscribe,
+        on_started=reseal_credentials,
         background=(mailbox_sync,),
         publishes=(INGESTED, ACCOUNTS),
     )

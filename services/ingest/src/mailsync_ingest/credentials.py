@@ -1,7 +1,8 @@
 """Mailbox credentials encrypted at rest (R5) with rotatable Fernet keys.
 
 A `MultiFernet` decrypts with any configured key and encrypts with the first, so rotating is:
-prepend the new key, re-encrypt (`rotate`), then drop the old key.
+prepend the new key, re-seal every stored password (`mailsync_ingest.key_rotation`, run at
+every start), then drop the old key. The full procedure is in `key_rotation`'s docstring.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ class CredentialCipher:
         parts = [k.strip() for k in keys.get_secret_value().split(",") if k.strip()]
         if not parts:
             raise ValueError("MAILSYNC_CREDENTIALS_KEY holds no key")
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in parts])
+        fernets = [Fernet(k.encode()) for k in parts]
+        self._primary = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     def seal(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode())
@@ -32,3 +35,20 @@ class CredentialCipher:
 
     def rotate(self, sealed: bytes) -> bytes:
         return self._fernet.rotate(sealed)
+
+    def reseal(self, sealed: bytes) -> bytes | None:
+        """`sealed` encrypted with the primary key, or None when it already is (so a second
+        pass changes nothing). Raises `CredentialsUnreadable` when no key decrypts it."""
+        if self._sealed_with_primary(sealed):
+            return None
+        try:
+            return self._fernet.rotate(sealed)
+        except InvalidToken:
+            raise CredentialsUnreadable("no configured key decrypts these credentials") from None
+
+    def _sealed_with_primary(self, sealed: bytes) -> bool:
+        try:
+            self._primary.decrypt(sealed)
+        except InvalidToken:
+            return False
+        return True
