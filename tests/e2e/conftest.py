@@ -43,6 +43,7 @@ def fleet_env(
         "MAILSYNC_RAW_STORE_URL": raw_store.as_uri(),
         "MAILSYNC_CREDENTIALS_KEY": Fernet.generate_key().decode(),
         "MAILSYNC_POLL_SECONDS": "0.5",
+        "MAILSYNC_LEASE_RENEW_SECONDS": "0.5",
         "MAILSYNC_OUTBOX_POLL_SECONDS": "0.5",
         "MAILSYNC_LOG_LEVEL": "INFO",
     }

@@ -4,90 +4,20 @@ sync, credentials at rest, resuming from the stored cursor."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
 import pytest
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
-from starlette.applications import Starlette
+from tests.support.ingest import IngestUnderTest, connect_command, mail
 from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import ConnectAccount, ConnectAccountData, MailServer
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser
 from mailsync_devstack.stack import LocalStack
-from mailsync_ingest.app import create_app
-from mailsync_ingest.domain import Plan
-from mailsync_ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
-
-
-def _mail(subject: str, n: int) -> bytes:
-    message = EmailMessage()
-    message["Message-ID"] = f"<sync-{n}-{secrets.token_hex(3)}@customer.test>"
-    message["From"] = "Ole Hansen <ole@customer.test>"
-    message["To"] = "owner@example.test"
-    message["Subject"] = subject
-    message["Date"] = "Mon, 23 Nov 2026 10:00:00 +0000"
-    message.set_content(f"body {n}")
-    return message.as_bytes()
-
-
-class IngestUnderTest:
-    def __init__(self, stack: LocalStack, database_url: str, raw_dir: Path) -> None:
-        self.settings = IngestSettings(
-            kafka_bootstrap=stack.kafka_bootstrap,
-            database_url=database_url,
-            raw_store_url=raw_dir.as_uri(),
-            credentials_key=SecretStr(Fernet.generate_key().decode()),
-            poll_seconds=0.3,
-            outbox_poll_seconds=0.2,
-            kafka_session_timeout_ms=2000,
-            kafka_heartbeat_interval_ms=400,
-            consumer_group=f"ingest-{secrets.token_hex(4)}",
-        )
-
-    def app(self) -> Starlette:
-        return create_app(self.settings)
-
-
-@pytest.fixture
-async def io(local_stack: LocalStack) -> AsyncIterator[tuple[TopicWriter, TopicWatcher]]:
-    writer = TopicWriter(local_stack.kafka_bootstrap)
-    watcher = TopicWatcher(local_stack.kafka_bootstrap, [ACCOUNTS, INGESTED])
-    await writer.start()
-    await watcher.start()
-    yield writer, watcher
-    await watcher.stop()
-    await writer.stop()
-
-
-def _connect(
-    stack: LocalStack,
-    user: MailboxUser,
-    account_id: str,
-    password: str,
-    plan: Plan = "premium",
-    user_id: str | None = None,
-) -> ConnectAccount:
-    return ConnectAccount.build(
-        company_id="company-sync",
-        source="crm",
-        data=ConnectAccountData(
-            account_id=account_id,
-            user_id=user_id or f"user-of-{account_id}",
-            email=user.email,
-            imap=MailServer(host=stack.imap_host, port=stack.imap_port, security="plain"),
-            username=user.email,
-            password=SecretStr(password),
-            account_type="personal",
-            plan=plan,
-        ),
-    )
 
 
 async def test_r5_wrong_credentials_give_one_reauth_required_event_and_stop_only_that_account(
@@ -103,13 +33,15 @@ async def test_r5_wrong_credentials_give_one_reauth_required_event_and_stop_only
         dovecot.add_user(f"bad-{secrets.token_hex(3)}@example.test"),
     )
     good_id, bad_id = f"acct-{secrets.token_hex(4)}", f"acct-{secrets.token_hex(4)}"
-    dovecot.append(good.email, "INBOX", _mail("still syncing", 1))
+    dovecot.append(good.email, "INBOX", mail("still syncing", 1))
     ingest = IngestUnderTest(local_stack, database_url, tmp_path)
     app = ingest.app()
     async with app.router.lifespan_context(app):
-        await writer.send(ACCOUNT_COMMANDS, bad_id, _connect(local_stack, bad, bad_id, "wrong"))
         await writer.send(
-            ACCOUNT_COMMANDS, good_id, _connect(local_stack, good, good_id, good.password)
+            ACCOUNT_COMMANDS, bad_id, connect_command(local_stack, bad, bad_id, "wrong")
+        )
+        await writer.send(
+            ACCOUNT_COMMANDS, good_id, connect_command(local_stack, good, good_id, good.password)
         )
         await watcher.wait_for(
             ACCOUNTS,
@@ -156,8 +88,8 @@ async def test_r1_a_connect_beyond_the_plan_limit_is_rejected_and_nothing_else_c
     async with app.router.lifespan_context(app):
         for account_id in (first, second):
             # Same CRM user for both: the plan limit counts per user.
-            command = _connect(
-                local_stack, user, account_id, user.password, plan="growth", user_id=user.email
+            command = connect_command(
+                local_stack, user, account_id, plan="growth", user_id=user.email
             )
             await writer.send(ACCOUNT_COMMANDS, account_id, command)
         # Commands for different accounts travel on different keys, so either may come first.
@@ -188,20 +120,20 @@ async def test_a_restarted_ingest_resumes_from_its_cursor_without_republishing(
     writer, watcher = io
     account_id = f"acct-{secrets.token_hex(4)}"
     for n in range(3):
-        dovecot.append(mailbox_user.email, "INBOX", _mail(f"before restart {n}", n))
+        dovecot.append(mailbox_user.email, "INBOX", mail(f"before restart {n}", n))
     ingest = IngestUnderTest(local_stack, database_url, tmp_path)
     app = ingest.app()
     async with app.router.lifespan_context(app):
         await writer.send(
             ACCOUNT_COMMANDS,
             account_id,
-            _connect(local_stack, mailbox_user, account_id, mailbox_user.password),
+            connect_command(local_stack, mailbox_user, account_id, mailbox_user.password),
         )
         await watcher.wait_for(
             INGESTED,
             lambda e: e.data.account_id == account_id and e.data.subject == "before restart 2",
         )
-    dovecot.append(mailbox_user.email, "INBOX", _mail("after restart", 9))
+    dovecot.append(mailbox_user.email, "INBOX", mail("after restart", 9))
     app = ingest.app()
     async with app.router.lifespan_context(app):
         await watcher.wait_for(
@@ -214,7 +146,8 @@ async def test_a_restarted_ingest_resumes_from_its_cursor_without_republishing(
         ["before restart 0", "before restart 1", "before restart 2", "after restart"]
     )
     uids = [e.data.uid for e in watcher.events(INGESTED) if e.data.account_id == account_id]
-    assert uids == sorted(uids), "mailbox order is kept on the account's key"
+    # The initial sync goes newest first (the inbox is useful from the top); new mail after it.
+    assert uids == [3, 2, 1, 4]
 
 
 async def test_r4_a_connect_by_provider_name_uses_the_preset_and_an_unknown_domain_is_refused(

@@ -8,8 +8,9 @@ import hashlib
 
 import pytest
 
-from mailsync_ingest import sync
+from mailsync_ingest import message_events
 from mailsync_ingest.adapters.imap import FetchedMessage, ImapEndpoint
+from mailsync_ingest.message_events import Place
 from mailsync_ingest.parsing import ParsedMessage, parse_message
 from mailsync_ingest.repository import Account
 
@@ -27,6 +28,7 @@ ACCOUNT = Account(
     state="active",
     is_default=True,
 )
+INBOX = Place("INBOX", "inbox", 7)
 RAW = (
     b"From: Ole <ole@customer.test>\r\nSubject: Offer\r\n"
     b"Message-ID: <m1@customer.test>\r\n\r\nHi\r\n"
@@ -35,7 +37,7 @@ RAW = (
 
 def test_r10_a_well_formed_message_is_described_with_its_fields() -> None:
     sha = hashlib.sha256(RAW).hexdigest()
-    event = sync.describe(ACCOUNT, "INBOX", 7, FetchedMessage(3, ("\\Seen",), RAW), sha)
+    event = message_events.describe(ACCOUNT, INBOX, FetchedMessage(3, ("\\Seen",), RAW), sha)
     assert event.data.subject == "Offer"
     assert event.data.message_id == "m1@customer.test"
     assert event.data.parse_error is None
@@ -53,9 +55,9 @@ def test_r10_a_message_whose_fields_cannot_be_serialized_is_published_bare_with_
         # What an undeclared 8-bit header decoded with surrogateescape looks like.
         return dataclasses.replace(parsed, subject="Gr\udcfc\udcdfe")
 
-    monkeypatch.setattr(sync, "parse_message", parse_with_a_lone_surrogate)
+    monkeypatch.setattr(message_events, "parse_message", parse_with_a_lone_surrogate)
     sha = hashlib.sha256(RAW).hexdigest()
-    event = sync.describe(ACCOUNT, "INBOX", 7, FetchedMessage(3, (), RAW), sha)
+    event = message_events.describe(ACCOUNT, INBOX, FetchedMessage(3, (), RAW), sha)
     assert event.data.parse_error is not None
     assert "could not describe the message" in event.data.parse_error
     assert event.data.raw.sha256 == sha
@@ -66,8 +68,8 @@ def test_r10_a_message_whose_fields_cannot_be_serialized_is_published_bare_with_
 
 def test_r10_the_event_id_is_the_same_when_the_same_message_is_fetched_again() -> None:
     sha = hashlib.sha256(RAW).hexdigest()
-    first = sync.describe(ACCOUNT, "INBOX", 7, FetchedMessage(3, (), RAW), sha)
-    again = sync.describe(ACCOUNT, "INBOX", 7, FetchedMessage(3, ("\\Seen",), RAW), sha)
-    other_uid = sync.describe(ACCOUNT, "INBOX", 7, FetchedMessage(4, (), RAW), sha)
+    first = message_events.describe(ACCOUNT, INBOX, FetchedMessage(3, (), RAW), sha)
+    again = message_events.describe(ACCOUNT, INBOX, FetchedMessage(3, ("\\Seen",), RAW), sha)
+    other_uid = message_events.describe(ACCOUNT, INBOX, FetchedMessage(4, (), RAW), sha)
     assert first.id == again.id
     assert first.id != other_uid.id

@@ -18,9 +18,9 @@ from mailsync_ingest.domain import (
     is_loopback,
     refuse_connect,
 )
+from mailsync_ingest.message_events import Place, ingested_event
 from mailsync_ingest.parsing import AttachmentInfo, ParsedMessage, Participant, parse_message
 from mailsync_ingest.repository import Account
-from mailsync_ingest.sync import ingested_event
 
 NOW = datetime(2025, 10, 20, 15, 0, tzinfo=UTC)
 
@@ -220,7 +220,9 @@ ACCOUNT = Account(
 def test_r10_every_message_becomes_a_serializable_ingested_event(raw: bytes) -> None:
     """The whole path from bytes to the record value: a lone surrogate or NUL anywhere would
     stop the sync at serialization time, which R10 forbids."""
-    event = ingested_event(ACCOUNT, "INBOX", 7, FetchedMessage(1, ("\\Seen",), raw), "0" * 64)
+    event = ingested_event(
+        ACCOUNT, Place("INBOX", "inbox", 7), FetchedMessage(1, ("\\Seen",), raw), "0" * 64
+    )
     value = event.model_dump_json(by_alias=True).encode("utf-8")
     assert b"\\u0000" not in value
     assert MessageIngested.model_validate_json(value) == event
@@ -228,7 +230,9 @@ def test_r10_every_message_becomes_a_serializable_ingested_event(raw: bytes) -> 
 
 def test_r10_an_unusable_sender_is_reported_in_the_event_and_the_message_still_published() -> None:
     raw = b"From: broken\r\nTo: ok@x.test\r\nSubject: s\r\n\r\nbody"
-    event = ingested_event(ACCOUNT, "INBOX", 7, FetchedMessage(1, (), raw), "0" * 64)
+    event = ingested_event(
+        ACCOUNT, Place("INBOX", "inbox", 7), FetchedMessage(1, (), raw), "0" * 64
+    )
     assert event.data.from_ is None
     assert [a.email for a in event.data.to] == ["ok@x.test"]
     assert event.data.subject == "s"
@@ -237,7 +241,9 @@ def test_r10_an_unusable_sender_is_reported_in_the_event_and_the_message_still_p
 def test_r10_parse_message_is_what_the_event_reports() -> None:
     raw = b"From: a@x.test\r\nTo: nobody, b@x.test, c@bad..domain\r\nSubject: s\r\n\r\nbody"
     parsed = parse_message(raw)
-    event = ingested_event(ACCOUNT, "INBOX", 7, FetchedMessage(1, (), raw), "0" * 64)
+    event = ingested_event(
+        ACCOUNT, Place("INBOX", "inbox", 7), FetchedMessage(1, (), raw), "0" * 64
+    )
     assert event.data.snippet == parsed.snippet
     assert [a.email for a in event.data.to] == ["b@x.test"]
     assert event.data.parse_error == (

@@ -38,7 +38,10 @@ class MessageIngestedData(ContractModel):
 
     Optional additions to the sketch, stamped by ingest from the account so the linker, which
     does not read `mail.accounts.v1`, can apply R14–R16: `account_type`, `member_user_ids`
-    (team accounts) and `default_visibility` as it was when this message was received.
+    (team accounts) and `default_visibility` as it was when this message was received;
+    `message_size` (the server's RFC822.SIZE) and `too_large`: the message exceeds the
+    provider's per-message limit (R4), so only its header section was fetched and `raw`
+    holds just that header; body fields (`snippet`, `attachments`) are then empty.
     """
 
     account_id: str
@@ -69,6 +72,8 @@ class MessageIngestedData(ContractModel):
     account_type: AccountType | None = None
     member_user_ids: tuple[str, ...] = ()
     default_visibility: Visibility | None = None
+    message_size: Annotated[int, Field(ge=0)] | None = None
+    too_large: bool = False
 
 
 class MessageExpungedData(ContractModel):

@@ -1,13 +1,24 @@
-"""Keeping every connected mailbox's INBOX mirrored onto `mail.ingested.v1`.
+"""Keeping every connected mailbox mirrored onto `mail.ingested.v1`, shared among replicas.
 
-One task per active account. Each pass selects the folder, compares UIDVALIDITY with the
-stored cursor, fetches every UID above the cursor in batches, stores the raw bytes in the raw
-store, and in one transaction per batch records the messages, stages their events in the
-outbox and advances the cursor. A crash anywhere resumes from the last committed batch; a
-message fetched twice is recognised by its natural key (account, folder, uidvalidity, uid).
+Which replica syncs which account: Postgres leases. Each replica renews the leases it holds
+every `lease_renew_seconds` and claims active accounts whose lease is free or expired
+(`FOR UPDATE SKIP LOCKED`, so replicas claim side by side); a replica that dies stops
+renewing and its accounts are claimed by the others once `lease_seconds` has passed (20 s +
+one renewal round by default: under the 30 s the product allows). Every write of a sync is
+fenced by the lease (`hold_lease` inside the transaction), so a replica that lost an account
+while paused can no longer write for it. Leases were chosen over Kafka consumer-group
+ownership of the account-command partitions because accounts are long-lived state, not a
+stream: a partition would tie unrelated accounts' fate together, rebalances would stop every
+account's IDLE at once, and the broker used locally (Tansu) takes half a session timeout per
+group join; Postgres is already the source of truth for accounts and cursors.
 
-Scope of this first engine: INBOX only, polled every `poll_seconds`. IDLE, CONDSTORE/QRESYNC,
-all folders, expunge/move detection and newest-first initial sync extend it (issue 3).
+Per account, one task and one IMAP connection (the product allows two; the second is never
+needed because other folders are checked between IDLE rounds): list the folders, catch up
+each folder in scope (R6), run the initial sync newest first a chunk at a time, then wait in
+IDLE on the first folder in scope (the inbox) — re-issued every `idle_renew_seconds` and
+interrupted every `poll_seconds` to STATUS-check the other folders — or sleep `poll_seconds`
+where the server has no IDLE. A dropped connection reconnects with capped, fully jittered
+exponential backoff; refused credentials stop the account with one `reauth_required` (R5).
 """
 
 from __future__ import annotations
@@ -15,28 +26,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
-from uuid import NAMESPACE_URL, uuid5
+import random
+import uuid
 
 from mailsync_contracts import (
+    AccountIdData,
     AccountReauthRequired,
-    MessageIngested,
-    MessageIngestedData,
-    RawMessageRef,
+    AccountSynced,
     ReauthRequiredData,
 )
-from mailsync_contracts.topics import ACCOUNTS, INGESTED
-from mailsync_ingest import repository
+from mailsync_contracts.topics import ACCOUNTS
+from mailsync_ingest import mailbox_store, repository
 from mailsync_ingest.adapters.imap import (
-    FetchedMessage,
     ImapAuthenticationFailed,
     ImapError,
     ImapSession,
 )
-from mailsync_ingest.credentials import CredentialCipher
-from mailsync_ingest.domain import contract_addresses, contract_attachments
-from mailsync_ingest.parsing import parse_message
-from mailsync_ingest.repository import Account, FolderCursor
+from mailsync_ingest.credentials import CredentialCipher, CredentialsUnreadable
+from mailsync_ingest.folder_sync import FolderSync
+from mailsync_ingest.folders import Folder, folders_to_sync, parse_list_response
+from mailsync_ingest.mailbox_store import LeaseLost
+from mailsync_ingest.presets import preset_by_name
+from mailsync_ingest.repository import Account
 from mailsync_ingest.settings import IngestSettings
 from mailsync_platform.outbox import stage
 from mailsync_platform.service import Runtime
@@ -44,79 +55,17 @@ from mailsync_rawstore import RawStore
 
 log = logging.getLogger(__name__)
 
-INBOX = "INBOX"
-MAX_RECONNECT_BACKOFF_SECONDS = 60.0
+STOP_GRACE_SECONDS = 5.0
 
 
-def ingested_event(
-    account: Account, folder: str, uidvalidity: int, fetched: FetchedMessage, sha256: str
-) -> MessageIngested:
-    """The event for one fetched message; its id is derived from the message's mailbox
-    position, so re-fetching the same message yields the same event id."""
-    parsed = parse_message(fetched.raw)
-    problems = list(parsed.parse_errors)
-    sender = contract_addresses([parsed.sender] if parsed.sender else [], problems)
-    data = MessageIngestedData(
-        account_id=account.account_id,
-        owner_user_id=account.user_id,
-        account_email=account.email,
-        folder=folder,
-        folder_role="inbox" if folder == INBOX else "other",
-        uidvalidity=uidvalidity,
-        uid=fetched.uid,
-        message_id=parsed.message_id,
-        in_reply_to=parsed.in_reply_to,
-        references=parsed.references,
-        subject=parsed.subject,
-        sent_at=parsed.sent_at,
-        received_at=datetime.now(UTC),
-        from_=sender[0] if sender else None,
-        to=contract_addresses(parsed.to, problems),
-        cc=contract_addresses(parsed.cc, problems),
-        bcc=contract_addresses(parsed.bcc, problems),
-        reply_to=contract_addresses(parsed.reply_to, problems),
-        snippet=parsed.snippet,
-        has_html=parsed.has_html,
-        attachments=contract_attachments(parsed),
-        flags=fetched.flags,
-        raw=RawMessageRef(sha256=sha256, size=len(fetched.raw)),
-        parse_error="; ".join(dict.fromkeys(problems)) or None,
-        account_type="team" if account.account_type == "team" else "personal",
-        member_user_ids=account.member_user_ids,
-    )
-    position = f"mailsync-ingest:{account.account_id}:{folder}:{uidvalidity}:{fetched.uid}"
-    return MessageIngested.build(
-        company_id=account.company_id, source="ingest", data=data, id=uuid5(NAMESPACE_URL, position)
-    )
-
-
-def describe(
-    account: Account, folder: str, uidvalidity: int, fetched: FetchedMessage, sha256: str
-) -> MessageIngested:
-    """The message's event, or, when even that fails, a bare one that still points at the
-    stored raw bytes and says why (R10: never dropped, never stopping the sync)."""
-    try:
-        event = ingested_event(account, folder, uidvalidity, fetched, sha256)
-        event.to_bytes()  # what the outbox will do: fail here, for this message only
-        return event
-    except Exception as exc:
-        log.warning(
-            "message stored raw without its fields",
-            extra={"account_id": account.account_id, "uid": fetched.uid, "error": repr(exc)},
-        )
-        bare = FetchedMessage(uid=fetched.uid, flags=fetched.flags, raw=b"")
-        event = ingested_event(account, folder, uidvalidity, bare, sha256)
-        data = event.data.model_copy(
-            update={
-                "raw": RawMessageRef(sha256=sha256, size=len(fetched.raw)),
-                "parse_error": f"could not describe the message: {type(exc).__name__}",
-            }
-        )
-        return event.model_copy(update={"data": data})
+def reconnect_delay(attempt: int, base: float, cap: float) -> float:
+    """Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a server restart
+    does not bring every account back in the same second."""
+    return random.uniform(0, min(cap, base * 2 ** min(attempt, 30)))
 
 
 class MailboxSync:
-    """Runs and supervises one sync task per active account."""
+    """Holds this replica's account leases and runs one `AccountSync` per leased account."""
 
     def __init__(
         self, runtime: Runtime, settings: IngestSettings, cipher: CredentialCipher, raw: RawStore
@@ -125,119 +74,230 @@ class MailboxSync:
         self._settings = settings
         self._cipher = cipher
         self._raw = raw
+        self.replica = f"ingest-{uuid.uuid4()}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._accounts: dict[str, Account] = {}
 
     async def supervise(self) -> None:
-        """Start tasks for newly active accounts, stop tasks of accounts no longer active."""
         try:
             while True:
                 try:
-                    accounts = await repository.active_accounts(self._runtime.pool)
+                    await self._round()
                 except Exception:
-                    log.exception("cannot list accounts; retrying")
-                    accounts = None
-                if accounts is not None:
-                    self._reconcile(accounts)
-                await asyncio.sleep(self._settings.poll_seconds)
+                    log.exception("cannot renew or claim accounts; retrying")
+                await asyncio.sleep(self._settings.lease_renew_seconds)
         finally:
-            for task in self._tasks.values():
-                task.cancel()
-            for task in self._tasks.values():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await self._stop_all()
 
-    def _reconcile(self, accounts: list[Account]) -> None:
-        active = {a.account_id: a for a in accounts}
+    async def _round(self) -> None:
+        pool = self._runtime.pool
+        settings = self._settings
+        held = await mailbox_store.renew_leases(pool, self.replica, settings.lease_seconds)
+        room = settings.max_accounts_per_replica - len(held)
+        held += await mailbox_store.claim_accounts(pool, self.replica, settings.lease_seconds, room)
+        accounts = await repository.accounts_by_ids(pool, held)
+        self._reconcile({a.account_id: a for a in accounts if a.state == "active"})
+
+    def _reconcile(self, active: dict[str, Account]) -> None:
         for account_id in list(self._tasks):
             task = self._tasks[account_id]
-            if account_id not in active or task.done():
+            # A changed account (settings, credentials) restarts its sync with the new ones.
+            if active.get(account_id) != self._accounts[account_id] or task.done():
                 task.cancel()
-                del self._tasks[account_id]
+                del self._tasks[account_id], self._accounts[account_id]
         for account_id, account in active.items():
             if account_id not in self._tasks:
-                self._tasks[account_id] = asyncio.create_task(
-                    self.keep_synced(account), name=f"sync:{account_id}"
+                sync = AccountSync(
+                    account, self._runtime, self._settings, self._cipher, self._raw, self.replica
                 )
+                self._accounts[account_id] = account
+                self._tasks[account_id] = asyncio.create_task(sync.run(), name=f"sync:{account_id}")
 
-    async def keep_synced(self, account: Account) -> None:
-        backoff = self._settings.poll_seconds
+    async def _stop_all(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        if self._tasks:
+            # Bounded: a task stuck in a library's cleanup must not hold up the shutdown.
+            await asyncio.wait(self._tasks.values(), timeout=STOP_GRACE_SECONDS)
+        held = list(self._accounts)
+        self._tasks.clear()
+        self._accounts.clear()
+        with contextlib.suppress(Exception):
+            # Hand the accounts over now rather than after the lease expires.
+            await asyncio.shield(
+                mailbox_store.release_leases(self._runtime.pool, self.replica, held)
+            )
+
+
+class AccountSync:
+    """The sync of one account: its connection, its folders, its waiting."""
+
+    def __init__(
+        self,
+        account: Account,
+        runtime: Runtime,
+        settings: IngestSettings,
+        cipher: CredentialCipher,
+        raw: RawStore,
+        replica: str,
+    ) -> None:
+        self._account = account
+        self._runtime = runtime
+        self._settings = settings
+        self._cipher = cipher
+        self._raw = raw
+        self._replica = replica
+        preset = preset_by_name(account.provider) if account.provider else None
+        self._conventions = preset.folders if preset else None
+        self._synced_announced = False
+
+    @property
+    def account_id(self) -> str:
+        return self._account.account_id
+
+    async def run(self) -> None:
+        attempt = 0
         while True:
             try:
-                password = self._cipher.open(account.sealed_password).get_secret_value()
+                password = self._cipher.open(self._account.sealed_password).get_secret_value()
                 async with await ImapSession.open(
-                    account.imap, account.username, password, self._settings.imap_timeout_seconds
+                    self._account.imap,
+                    self._account.username,
+                    password,
+                    self._settings.imap_timeout_seconds,
                 ) as session:
-                    while True:
-                        await self.sync_folder(session, account, INBOX)
-                        backoff = self._settings.poll_seconds
-                        await asyncio.sleep(self._settings.poll_seconds)
-            except ImapAuthenticationFailed as exc:
-                await self._require_reauth(account, str(exc))
+                    attempt = 0
+                    await self._keep_synced(session)
+            except (ImapAuthenticationFailed, CredentialsUnreadable) as exc:
+                await self._require_reauth(str(exc))
+                return
+            except LeaseLost:
+                log.info("account taken over by another replica", extra=self._log_extra())
                 return
             except (ImapError, OSError, TimeoutError) as exc:
                 log.warning(
                     "mailbox unreachable, will retry",
-                    extra={"account_id": account.account_id, "error": str(exc)},
+                    extra={**self._log_extra(), "error": str(exc)},
                 )
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("sync failed, will retry", extra={"account_id": account.account_id})
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_RECONNECT_BACKOFF_SECONDS)
-
-    async def sync_folder(self, session: ImapSession, account: Account, folder: str) -> int:
-        """Publish every message above the folder's cursor; returns how many were new."""
-        status = await session.select(folder)
-        async with self._runtime.pool.acquire() as conn:
-            cursor = await repository.get_cursor(conn, account.account_id, folder)
-        if cursor is None or cursor.uidvalidity != status.uidvalidity:
-            cursor = FolderCursor(status.uidvalidity, 0)
-        uids = await session.uids_from(cursor.last_seen_uid + 1)
-        published = 0
-        for start in range(0, len(uids), self._settings.fetch_batch):
-            batch = await session.fetch(uids[start : start + self._settings.fetch_batch])
-            if not batch:
-                continue
-            events = []
-            for fetched in batch:
-                stored = await self._raw.put(fetched.raw)
-                events.append(
-                    (fetched, describe(account, folder, status.uidvalidity, fetched, stored.sha256))
-                )
-            async with self._runtime.pool.acquire() as conn, conn.transaction():
-                for fetched, event in events:
-                    is_new = await repository.record_message(
-                        conn,
-                        account.account_id,
-                        folder,
-                        status.uidvalidity,
-                        fetched.uid,
-                        event.data.message_id,
-                        event.data.raw.sha256,
-                    )
-                    if is_new:
-                        await stage(conn, INGESTED, account.account_id, event)
-                        published += 1
-                cursor = FolderCursor(status.uidvalidity, batch[-1].uid)
-                await repository.save_cursor(conn, account.account_id, folder, cursor)
-            self._runtime.events_staged()
-        if published:
-            log.info(
-                "messages ingested",
-                extra={"account_id": account.account_id, "folder": folder, "count": published},
+                log.exception("sync failed, will retry", extra=self._log_extra())
+            delay = reconnect_delay(
+                attempt, self._settings.reconnect_base_seconds, self._settings.reconnect_max_seconds
             )
-        return published
+            attempt += 1
+            await asyncio.sleep(delay)
 
-    async def _require_reauth(self, account: Account, reason: str) -> None:
+    async def _keep_synced(self, session: ImapSession) -> None:
+        settings = self._settings
+        loop = asyncio.get_running_loop()
+        folders_sync = FolderSync(
+            self._account,
+            session,
+            self._runtime.pool,
+            self._raw,
+            settings,
+            self._replica,
+            self._runtime.events_staged,
+        )
+        listed_at = -float("inf")
+        folders: list[Folder] = []
+        targets: list[Folder] = []
+        checked_at: dict[str, float] = {}
+        fingerprints: dict[str, tuple[int, int | None, int, int | None]] = {}
+        pushed = True
+        while True:
+            now = loop.time()
+            if now - listed_at >= settings.folders_refresh_seconds:
+                folders = parse_list_response(await session.list_folders(), self._conventions)
+                targets = folders_to_sync(folders, self._account.settings.sync_scope)
+                listed_at = now
+                if not targets:
+                    log.warning("no folder in the sync scope", extra=self._log_extra())
+            pushed_folder = targets[0] if targets and session.has("IDLE") else None
+            # Other folders first, the pushed one last: it stays selected for IDLE.
+            for folder in reversed(targets):
+                is_pushed = folder is pushed_folder
+                due = now - checked_at.get(folder.name, -float("inf")) >= settings.poll_seconds
+                if not (due or (is_pushed and pushed)):
+                    continue
+                if not is_pushed:
+                    status = await session.status(folder.name)
+                    if fingerprints.get(folder.name) == status.fingerprint:
+                        checked_at[folder.name] = now
+                        continue
+                status = await folders_sync.catch_up(folder, folders)
+                fingerprints[folder.name] = status.fingerprint
+                checked_at[folder.name] = now
+            backfilling = False
+            for folder in targets:
+                if await folders_sync.backfill(folder, settings.backfill_chunk):
+                    backfilling = True
+                    break
+            if backfilling:
+                pushed = True
+                continue
+            await self._announce_synced()
+            pushed = await self._wait_for_change(session, folders_sync, pushed_folder, checked_at)
+
+    async def _wait_for_change(
+        self,
+        session: ImapSession,
+        folders_sync: FolderSync,
+        pushed_folder: Folder | None,
+        checked_at: dict[str, float],
+    ) -> bool:
+        """Until the pushed folder changes (True) or other folders are due (False)."""
+        settings = self._settings
+        if pushed_folder is None:
+            await asyncio.sleep(settings.poll_seconds)
+            return True
+        if session.selected != pushed_folder.name:
+            await session.select(pushed_folder.name)
+        if await folders_sync.has_new_mail(pushed_folder):
+            return True
+        now = asyncio.get_running_loop().time()
+        next_due = min(
+            (at + settings.poll_seconds for name, at in checked_at.items()),
+            default=now + settings.poll_seconds,
+        )
+        wait = max(0.05, min(settings.idle_renew_seconds, next_due - now))
+        return await session.idle(wait)
+
+    async def _announce_synced(self) -> None:
+        """`mail.account.synced` once, when the first complete initial sync is done."""
+        if self._synced_announced:
+            return
+        self._synced_announced = True
+        async with self._runtime.pool.acquire() as conn, conn.transaction():
+            if not await mailbox_store.mark_initial_sync_done(conn, self.account_id):
+                return
+            event = AccountSynced.build(
+                company_id=self._account.company_id,
+                source="ingest",
+                data=AccountIdData(account_id=self.account_id),
+            )
+            await stage(conn, ACCOUNTS, self.account_id, event)
+        self._runtime.events_staged()
+        log.info("initial sync complete", extra=self._log_extra())
+
+    async def _require_reauth(self, reason: str) -> None:
         """R5: one event when the provider refuses the credentials, and the sync stops."""
         async with self._runtime.pool.acquire() as conn, conn.transaction():
-            if await repository.set_state(conn, account.account_id, "reauth_required"):
+            # Only for the credentials this task tried: a reauthenticate that landed since
+            # then is not undone by this stale refusal.
+            if await repository.require_reauth(
+                conn, self.account_id, self._account.sealed_password
+            ):
                 event = AccountReauthRequired.build(
-                    company_id=account.company_id,
+                    company_id=self._account.company_id,
                     source="ingest",
-                    data=ReauthRequiredData(account_id=account.account_id, reason=reason),
+                    data=ReauthRequiredData(account_id=self.account_id, reason=reason),
                 )
-                await stage(conn, ACCOUNTS, account.account_id, event)
+                await stage(conn, ACCOUNTS, self.account_id, event)
         self._runtime.events_staged()
-        log.warning("credentials refused; sync stopped", extra={"account_id": account.account_id})
+        log.warning("credentials refused; sync stopped", extra=self._log_extra())
+
+    def _log_extra(self) -> dict[str, str]:
+        return {"account_id": self.account_id}

@@ -1,14 +1,20 @@
-"""A small, typed face over aioimaplib for what the sync needs: login, select, fetch by UID.
+"""A small, typed face over aioimaplib for what the sync needs: login (implicit TLS, STARTTLS
+or loopback plaintext), folder listing, SELECT with CONDSTORE/QRESYNC (RFC 7162), STATUS, UID
+SEARCH, two-phase UID FETCH (summaries, then bodies), and IDLE (RFC 2177).
 
 Every server answer that is not OK becomes an `ImapError` carrying the server's words, and an
 authentication refusal becomes `ImapAuthenticationFailed` so the sync can stop that account
-(R5) instead of retrying a wrong password forever.
+(R5) instead of retrying a wrong password forever. TLS always verifies the certificate and the
+host name against the system trust store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
@@ -21,9 +27,21 @@ Security = Literal["tls", "starttls", "plain"]
 _FETCH_HEAD = re.compile(rb"^\d+ FETCH \(", re.IGNORECASE)
 _UID = re.compile(rb"\bUID (\d+)", re.IGNORECASE)
 _FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)", re.IGNORECASE)
-_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
-_UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
-_EXISTS = re.compile(rb"^(\d+) EXISTS")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.IGNORECASE)
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)", re.IGNORECASE)
+_UIDNEXT = re.compile(rb"UIDNEXT (\d+)", re.IGNORECASE)
+_HIGHESTMODSEQ = re.compile(rb"HIGHESTMODSEQ (\d+)", re.IGNORECASE)
+_MESSAGES = re.compile(rb"MESSAGES (\d+)", re.IGNORECASE)
+_EXISTS = re.compile(rb"^(\d+) EXISTS", re.IGNORECASE)
+_VANISHED = re.compile(rb"^VANISHED (?:\(EARLIER\) )?([\d:,]+)", re.IGNORECASE)
+# Untagged responses during IDLE that mean the mailbox changed (RFC 2177, RFC 7162 §3.2.10);
+# "OK Still here" keep-alives do not.
+_CHANGE = re.compile(rb"^(?:\d+ (?:EXISTS|EXPUNGE|FETCH)|VANISHED)", re.IGNORECASE)
+_MESSAGE_ID = re.compile(rb"<([^<>\s]+)>")
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+
+# How long a FETCH may stay silent per megabyte it asked for, on top of the base timeout.
+_SECONDS_PER_MB = 2.0
 
 
 class ImapError(RuntimeError):
@@ -36,9 +54,29 @@ class ImapAuthenticationFailed(ImapError):
 
 @dataclass(frozen=True, slots=True)
 class FolderStatus:
+    """What SELECT (or STATUS) said about a folder. `vanished` is only filled by a QRESYNC
+    SELECT: the UIDs expunged since the modseq the client gave (RFC 7162 §3.2.5.1)."""
+
     uidvalidity: int
     uidnext: int | None
     exists: int
+    highestmodseq: int | None = None
+    vanished: tuple[int, ...] = ()
+
+    @property
+    def fingerprint(self) -> tuple[int, int | None, int, int | None]:
+        """Equal fingerprints: nothing was added, removed or changed in between."""
+        return (self.uidvalidity, self.uidnext, self.exists, self.highestmodseq)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """Phase one of a fetch: enough to decide whether the body is needed at all."""
+
+    uid: int
+    flags: tuple[str, ...]
+    size: int
+    message_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,36 +94,54 @@ class ImapEndpoint:
 
 
 class ImapSession:
-    """One logged-in IMAP connection; use as `async with ImapSession.open(...) as s:`."""
+    """One logged-in IMAP connection; use as `async with await ImapSession.open(...) as s:`."""
 
-    def __init__(self, client: aioimaplib.IMAP4) -> None:
+    def __init__(self, client: aioimaplib.IMAP4, timeout_seconds: float) -> None:
         self._client = client
+        self._timeout = timeout_seconds
+        self.selected: str | None = None
+        self.qresync = False
+        self.condstore = False
 
     @classmethod
     async def open(
         cls, endpoint: ImapEndpoint, username: str, password: str, timeout_seconds: float
     ) -> Self:
+        # Default context: certificate and host name verified against the system store.
+        context = ssl.create_default_context()
         if endpoint.security == "tls":
-            # Default context: certificate and host name verified against the system store.
             client = aioimaplib.IMAP4_SSL(
-                endpoint.host,
-                endpoint.port,
-                timeout=timeout_seconds,
-                ssl_context=ssl.create_default_context(),
+                endpoint.host, endpoint.port, timeout=timeout_seconds, ssl_context=context
             )
-        elif endpoint.security == "plain":
-            client = aioimaplib.IMAP4(endpoint.host, endpoint.port, timeout=timeout_seconds)
         else:
-            raise ImapError("STARTTLS is not supported yet; use implicit TLS (port 993)")
+            client = aioimaplib.IMAP4(endpoint.host, endpoint.port, timeout=timeout_seconds)
         try:
             await client.wait_hello_from_server()
-        except (OSError, TimeoutError) as exc:
+            if endpoint.security == "starttls":
+                await _starttls(client, endpoint.host, context, timeout_seconds)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            await _close_quietly(client)
             raise ImapError(f"cannot reach {endpoint.host}:{endpoint.port}: {exc}") from exc
         response = await client.login(username, password)
         if response.result != "OK":
             await _close_quietly(client)
             raise ImapAuthenticationFailed(_text(response.lines) or "login refused")
-        return cls(client)
+        session = cls(client, timeout_seconds)
+        await session._enable_extensions()
+        return session
+
+    async def _enable_extensions(self) -> None:
+        # Servers may announce more after login (RFC 3501 §6.2.3): ask again.
+        await self._client.protocol.capability()
+        if self.has("QRESYNC") and self.has("ENABLE"):
+            response = await self._client.enable("QRESYNC")
+            self.qresync = self.condstore = response.result == "OK"
+        elif self.has("CONDSTORE") and self.has("ENABLE"):
+            response = await self._client.enable("CONDSTORE")
+            self.condstore = response.result == "OK"
+
+    def has(self, capability: str) -> bool:
+        return bool(self._client.has_capability(capability))
 
     async def __aenter__(self) -> Self:
         return self
@@ -96,54 +152,218 @@ class ImapSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await _close_quietly(self._client)
+        if exc_type is None:
+            await _close_quietly(self._client)
+        else:
+            # Cancelled (shutdown, lease lost) or broken: no goodbye that could wait on a
+            # pending IDLE or a dead peer; the server notices the closed socket.
+            _drop(self._client)
 
-    async def select(self, folder: str) -> FolderStatus:
-        response = await self._client.select(_quote(folder))
-        _check(response, f"SELECT {folder}")
-        uidvalidity = uidnext = None
-        exists = 0
-        for line in _byte_lines(response.lines):
-            if m := _UIDVALIDITY.search(line):
-                uidvalidity = int(m.group(1))
-            if m := _UIDNEXT.search(line):
-                uidnext = int(m.group(1))
-            if m := _EXISTS.match(line):
-                exists = int(m.group(1))
-        if uidvalidity is None:
-            raise ImapError(f"SELECT {folder}: the server sent no UIDVALIDITY")
-        return FolderStatus(uidvalidity, uidnext, exists)
+    async def list_folders(self) -> list[bytes]:
+        """The raw lines of `LIST "" "*"` (folders.parse_list_response reads them)."""
+        response = await self._client.list('""', '"*"')
+        _check(response, "LIST")
+        return _byte_lines(response.lines)
 
-    async def fetch(self, uids: list[int]) -> list[FetchedMessage]:
-        """The given messages with their flags and full raw bytes, by ascending UID."""
+    async def select(
+        self, folder: str, known: tuple[int, int] | None = None, *, readonly: bool = True
+    ) -> FolderStatus:
+        """SELECT (EXAMINE when `readonly`: ingest never changes the mailbox, not even the
+        \\Seen flag). With QRESYNC and `known` = (uidvalidity, modseq) from the last sync, the
+        answer includes the UIDs expunged since then."""
+        argument = _quote(folder)
+        if self.qresync and known is not None:
+            argument += f" (QRESYNC ({known[0]} {known[1]}))"
+        elif self.condstore:
+            argument += " (CONDSTORE)"
+        command = "EXAMINE" if readonly else "SELECT"
+        response = await asyncio.wait_for(
+            self._client.protocol.execute(
+                aioimaplib.Command(command, self._client.protocol.new_tag(), argument)
+            ),
+            self._timeout,
+        )
+        _check(response, f"{command} {folder}")
+        if command == "EXAMINE":
+            # aioimaplib only tracks the state for its own select(); EXAMINE selects too.
+            self._client.protocol.state = aioimaplib.SELECTED
+        self.selected = folder
+        lines = _byte_lines(response.lines)
+        status = _folder_status(lines)
+        if status is None:
+            raise ImapError(f"{command} {folder}: the server sent no UIDVALIDITY")
+        vanished: list[int] = []
+        for line in lines:
+            if m := _VANISHED.match(line):
+                vanished.extend(expand_uid_set(m.group(1).decode()))
+        return FolderStatus(
+            status.uidvalidity,
+            status.uidnext,
+            status.exists,
+            status.highestmodseq,
+            tuple(sorted(set(vanished))),
+        )
+
+    async def status(self, folder: str) -> FolderStatus:
+        """STATUS of a folder without selecting it: cheap check whether it changed."""
+        items = "(MESSAGES UIDNEXT UIDVALIDITY" + (" HIGHESTMODSEQ)" if self.condstore else ")")
+        response = await self._client.status(_quote(folder), items)
+        _check(response, f"STATUS {folder}")
+        status = _folder_status(_byte_lines(response.lines), messages=True)
+        if status is None:
+            raise ImapError(f"STATUS {folder}: the server sent no UIDVALIDITY")
+        return status
+
+    async def search(self, criteria: str) -> list[int]:
+        """UIDs matching `criteria` (UID SEARCH), ascending."""
+        response = await self._client.uid_search(criteria, charset=None)
+        _check(response, "UID SEARCH")
+        found: list[int] = []
+        # aioimaplib strips "* SEARCH " (only "* " from some servers' answers); the last line
+        # is the tagged completion text.
+        for line in _byte_lines(response.lines[:-1]):
+            found.extend(int(tok) for tok in line.split() if tok.isdigit())
+        return sorted(set(found))
+
+    async def uids_from(self, first_uid: int) -> list[int]:
+        # RFC 3501 §6.4.8: "n:*" always includes the highest UID, even below n; filter it.
+        return [uid for uid in await self.search(f"UID {first_uid}:*") if uid >= first_uid]
+
+    async def summaries(self, uids: Sequence[int]) -> list[MessageSummary]:
+        """Flags, size and Message-ID of the given messages, by ascending UID."""
         if not uids:
             return []
         response = await self._client.uid(
-            "fetch", ",".join(str(uid) for uid in uids), "(UID FLAGS BODY.PEEK[])"
+            "fetch",
+            compress_uid_set(uids),
+            "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+        )
+        _check(response, "UID FETCH")
+        wanted = set(uids)
+        summaries = []
+        for uid, attributes, literal in _fetch_items(response.lines):
+            size = _SIZE.search(attributes)
+            if uid in wanted and size is not None:
+                summaries.append(
+                    MessageSummary(
+                        uid, _flags(attributes), int(size.group(1)), _message_id(literal)
+                    )
+                )
+        return sorted(summaries, key=lambda s: s.uid)
+
+    async def fetch(
+        self, uids: Sequence[int], *, header_only: bool = False, expected_bytes: int = 0
+    ) -> list[FetchedMessage]:
+        """The given messages with their flags and full raw bytes (or only their header
+        section), by ascending UID."""
+        if not uids:
+            return []
+        section = "BODY.PEEK[HEADER]" if header_only else "BODY.PEEK[]"
+        response = await asyncio.wait_for(
+            self._client.protocol.fetch(
+                compress_uid_set(uids),
+                f"(UID FLAGS {section})",
+                by_uid=True,
+                timeout=self._timeout,
+            ),
+            self._timeout + _SECONDS_PER_MB * expected_bytes / 1_000_000,
         )
         _check(response, "UID FETCH")
         wanted = set(uids)
         return sorted(
-            (m for m in _parse_fetch(response.lines) if m.uid in wanted), key=lambda m: m.uid
+            (
+                FetchedMessage(uid, _flags(attributes), literal)
+                for uid, attributes, literal in _fetch_items(response.lines)
+                if uid in wanted
+            ),
+            key=lambda m: m.uid,
         )
 
-    async def uids_from(self, first_uid: int) -> list[int]:
-        # RFC 3501 §6.4.8: "n:*" always includes the highest UID, even below n; filter it.
-        response = await self._client.uid_search(f"UID {first_uid}:*")
-        _check(response, "UID SEARCH")
-        found: list[int] = []
-        # aioimaplib strips "* SEARCH"; the last line is the tagged completion text.
-        for line in _byte_lines(response.lines[:-1]):
-            found.extend(int(tok) for tok in line.removeprefix(b"SEARCH").split() if tok.isdigit())
-        return sorted(uid for uid in found if uid >= first_uid)
+    async def idle(self, seconds: float) -> bool:
+        """Wait in IDLE for up to `seconds`; True when the server reported a change. The
+        caller re-issues it well before the server's inactivity timeout (RFC 2177: 29 min)."""
+        client = self._client
+        idle = await client.idle_start(timeout=seconds)
+        changed = False
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds
+            while not changed:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    pushed = await client.wait_server_push(timeout=remaining)
+                except TimeoutError:
+                    break
+                if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                changed = any(_CHANGE.match(bytes(line)) for line in pushed)
+        except BaseException:
+            _drop(client)
+            raise
+        if client.has_pending_idle():
+            client.idle_done()
+        await asyncio.wait_for(idle, self._timeout)
+        return changed
+
+
+def expand_uid_set(text: str) -> list[int]:
+    """`1:3,7` → [1, 2, 3, 7] (RFC 3501 sequence-set of UIDs, as VANISHED reports them)."""
+    uids: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition(":")
+        if not low.isdigit() or (high and not high.isdigit()):
+            continue
+        first, last = int(low), int(high or low)
+        uids.extend(range(min(first, last), max(first, last) + 1))
+    return uids
+
+
+def compress_uid_set(uids: Sequence[int]) -> str:
+    """[1, 2, 3, 7] → `1:3,7`: short commands even for thousands of UIDs."""
+    ordered = sorted(set(uids))
+    ranges: list[str] = []
+    start = previous = ordered[0]
+    for uid in ordered[1:]:
+        if uid != previous + 1:
+            ranges.append(f"{start}:{previous}" if previous != start else str(start))
+            start = uid
+        previous = uid
+    ranges.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(ranges)
+
+
+def _folder_status(lines: list[bytes], *, messages: bool = False) -> FolderStatus | None:
+    """Read a SELECT answer (EXISTS) or, with `messages`, a STATUS answer (MESSAGES)."""
+    uidvalidity = uidnext = highestmodseq = None
+    exists = 0
+    for line in lines:
+        if m := _UIDVALIDITY.search(line):
+            uidvalidity = int(m.group(1))
+        if m := _UIDNEXT.search(line):
+            uidnext = int(m.group(1))
+        if m := _HIGHESTMODSEQ.search(line):
+            highestmodseq = int(m.group(1))
+        if m := (_MESSAGES.search(line) if messages else _EXISTS.match(line)):
+            exists = int(m.group(1))
+    if uidvalidity is None:
+        return None
+    return FolderStatus(uidvalidity, uidnext, exists, highestmodseq)
 
 
 def _parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
-    """Messages in aioimaplib's split of a FETCH answer: for each message, the line up to the
-    literal's `{size}`, the literal itself, then the rest of the line (`)` or ` UID 7)`: a
-    server may send attributes after the literal). Unsolicited FETCH lines without a literal
-    (flag updates) are skipped."""
-    messages: list[FetchedMessage] = []
+    return [
+        FetchedMessage(uid, _flags(attrs), literal) for uid, attrs, literal in _fetch_items(lines)
+    ]
+
+
+def _fetch_items(lines: list[bytes | bytearray]) -> list[tuple[int, bytes, bytes]]:
+    """(uid, attribute text, literal) per message in aioimaplib's split of a FETCH answer:
+    for each message, the line up to the literal's `{size}`, the literal itself, then the rest
+    of the line (`)` or ` UID 7)`: a server may send attributes after the literal).
+    Unsolicited FETCH lines without a literal (flag updates) are skipped."""
+    messages: list[tuple[int, bytes, bytes]] = []
     index = 0
     while index < len(lines):
         line = bytes(lines[index])
@@ -157,21 +377,50 @@ def _parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedMessage]:
                 index += 3
             attributes = line + b" " + tail
             uid = _UID.search(attributes)
-            flags = _FLAGS.search(attributes)
             if uid is not None:
-                messages.append(
-                    FetchedMessage(
-                        uid=int(uid.group(1)),
-                        # Flags are atoms (ASCII); a server sending other bytes is not our crash.
-                        flags=tuple(flags.group(1).decode("ascii", "replace").split())
-                        if flags
-                        else (),
-                        raw=literal,
-                    )
-                )
+                messages.append((int(uid.group(1)), attributes, literal))
             continue
         index += 1
     return messages
+
+
+def _flags(attributes: bytes) -> tuple[str, ...]:
+    found = _FLAGS.search(attributes)
+    # Flags are atoms (ASCII); a server sending other bytes is not our crash.
+    return tuple(found.group(1).decode("ascii", "replace").split()) if found else ()
+
+
+def _message_id(header: bytes) -> str | None:
+    """The Message-ID from a `HEADER.FIELDS (MESSAGE-ID)` literal, as the parser reads it."""
+    unfolded = _FOLD.sub(b" ", header)
+    for line in unfolded.splitlines():
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"message-id":
+            found = _MESSAGE_ID.search(value)
+            return found.group(1).decode("ascii", "replace") if found else None
+    return None
+
+
+async def _starttls(
+    client: aioimaplib.IMAP4, host: str, context: ssl.SSLContext, timeout: float
+) -> None:
+    """RFC 3501 §6.2.1 / RFC 2595: upgrade the plaintext connection before anything secret is
+    sent; a server that refuses STARTTLS is refused in turn (no silent plaintext fallback)."""
+    protocol = client.protocol
+    response = await asyncio.wait_for(
+        protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag())), timeout
+    )
+    if response.result != "OK":
+        raise ImapError(f"STARTTLS refused: {_text(response.lines)}")
+    loop = asyncio.get_running_loop()
+    transport = await asyncio.wait_for(
+        loop.start_tls(protocol.transport, protocol, context, server_hostname=host), timeout
+    )
+    if transport is None:
+        raise ImapError("STARTTLS: the TLS handshake did not complete")
+    protocol.transport = transport
+    # RFC 3501 §6.2.1: capabilities learnt before TLS must be discarded.
+    await protocol.capability()
 
 
 def _quote(folder: str) -> str:
@@ -192,9 +441,19 @@ def _check(response: aioimaplib.Response, what: str) -> None:
         raise ImapError(f"{what} failed: {_text(response.lines)}")
 
 
+def _drop(client: aioimaplib.IMAP4) -> None:
+    """Close the socket now and forget aioimaplib's pending work."""
+    for task in list(client.tasks):
+        task.cancel()
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+
+
 async def _close_quietly(client: aioimaplib.IMAP4) -> None:
-    try:
-        await client.logout()
-    except Exception:
-        # The connection is going away either way; a failed LOGOUT changes nothing.
-        return
+    # The connection is going away either way; a failed LOGOUT changes nothing.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.logout(), 5)
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
