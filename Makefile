@@ -33,8 +33,9 @@ fmt: install ## format and autofix
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: install ## benchmarks that print figures (not pass/fail)
-	$(UV) run --frozen python -m bench
+bench: install ## benchmarks that print figures (not pass/fail); one: make bench BENCH=initial_sync
+	$(UV) run --frozen python -m mailsync_devstack.install --bench
+	$(UV) run --frozen python -m bench $(BENCH)
 
 asyncapi: install ## render the AsyncAPI document of every service into docs/asyncapi/
 	$(UV) run --frozen python -m mailsync_devstack.asyncapi docs/asyncapi

@@ -56,6 +56,7 @@ async def run() -> dict[str, float]:
             "MAILSYNC_RAW_STORE_URL": (logs / "raw").as_uri(),
             "MAILSYNC_CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "MAILSYNC_POLL_SECONDS": "0.5",
+            "MAILSYNC_LEASE_RENEW_SECONDS": "0.5",
             "MAILSYNC_LOG_LEVEL": "WARNING",
         }
         fleet = ServiceFleet(env, logs)

@@ -8,7 +8,8 @@ Modules, one job each:
 - ``postgres``  ``MAILSYNC_DATABASE_URL`` or embedded PostgreSQL 18; per-test databases.
 - ``dovecot``   a private Dovecot (IMAP + LMTP) with users on demand and mailbox helpers.
 - ``smtp``      SMTP submission (aiosmtpd) delivering into Dovecot over LMTP.
-- ``install``   ``python -m mailsync_devstack.install``: the Debian packages (Dovecot).
+- ``install``   ``python -m mailsync_devstack.install``: the Debian packages (Dovecot;
+                ``--bench`` adds mbsync for the benchmarks).
 - ``children``, ``ports``, ``state``: child processes, loopback ports, the state folder.
 
 ``python -m mailsync_devstack`` runs the stack in the foreground until Ctrl-C.

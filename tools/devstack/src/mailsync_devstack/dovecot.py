@@ -265,7 +265,19 @@ namespace inbox {{
 {mailboxes}
 }}
 
+# Sized for bench/new_mail_latency.py: one ingest process holds an IMAP connection per
+# connected account, a thousand and more at once. Dovecot's defaults would queue or refuse
+# them: imap-login's default_process_limit of 100 processes serving one connection each, and
+# imap's process_limit of 1024. Login runs in high-performance mode instead (a few long-lived
+# processes serving many connections each; fine on loopback without TLS) and every imap
+# connection still gets a process of its own (client_limit 1), as in production. The file
+# descriptors this takes come from the starting process's RLIMIT_NOFILE (the benchmark
+# raises its soft limit to the hard one).
 service imap-login {{
+  service_count = 0
+  process_min_avail = 1
+  process_limit = 4
+  client_limit = 4096
 {login_chroot}  inet_listener imap {{
     address = {LOOPBACK}
     port = {self.imap_port}
@@ -273,6 +285,9 @@ service imap-login {{
   inet_listener imaps {{
     port = 0
   }}
+}}
+service imap {{
+  process_limit = 4096
 }}
 service lmtp {{
   inet_listener lmtp {{

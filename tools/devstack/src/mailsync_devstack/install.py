@@ -1,8 +1,11 @@
 """Install the system packages the local stack needs: Dovecot (IMAP + LMTP) from Debian.
 
-Run as ``python -m mailsync_devstack.install`` (``make install`` does). Invariants:
+Run as ``python -m mailsync_devstack.install`` (``make install`` does); with ``--bench`` it also
+installs what only the benchmarks use: ``mbsync`` (Debian ``isync``), the reference IMAP client
+``bench/initial_sync.py`` compares ingest with (``make bench`` does). Tests never need it.
+Invariants:
 
-- Idempotent and quick: when the ``dovecot`` binary is already there nothing runs at all.
+- Idempotent and quick: when the binaries are already there nothing runs at all.
 - Non-interactive: ``apt-get update`` then ``apt-get install -y --no-install-recommends``
   with ``DEBIAN_FRONTEND=noninteractive``; no shell is involved.
 - Installing never leaves the distribution's own Dovecot service running: service starts
@@ -22,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DOVECOT_PACKAGES = ("dovecot-imapd", "dovecot-lmtpd")
+BENCH_PACKAGES = ("isync",)
 
 _POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 # Exit status 101 means "action forbidden by policy" to invoke-rc.d.
@@ -42,20 +46,44 @@ def dovecot_binary() -> str | None:
     return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
 
 
+def mbsync_binary() -> str | None:
+    """Return the path of ``mbsync`` (Debian ``isync``), or None when it is not installed."""
+    return shutil.which("mbsync")
+
+
 def ensure_dovecot_installed() -> str:
     """Install Dovecot when it is missing and return the path of its binary."""
     found = dovecot_binary()
     if found is not None:
         return found
+    _apt_install(DOVECOT_PACKAGES, "Dovecot")
+    _stop_system_dovecot()
+    found = dovecot_binary()
+    if found is None:
+        raise InstallError(f"installed {DOVECOT_PACKAGES} but found no dovecot binary")
+    return found
+
+
+def ensure_mbsync_installed() -> str:
+    """Install ``mbsync`` (for the benchmarks only) when it is missing; return its path."""
+    found = mbsync_binary()
+    if found is not None:
+        return found
+    _apt_install(BENCH_PACKAGES, "mbsync")
+    found = mbsync_binary()
+    if found is None:
+        raise InstallError(f"installed {BENCH_PACKAGES} but found no mbsync binary")
+    return found
+
+
+def _apt_install(packages: tuple[str, ...], what: str) -> None:
     if os.geteuid() != 0:
         raise InstallError(
-            "Dovecot is not installed and installing it needs root: "
-            f"apt-get install {' '.join(DOVECOT_PACKAGES)}"
+            f"{what} is not installed and installing it needs root: "
+            f"apt-get install {' '.join(packages)}"
         )
     if shutil.which("apt-get") is None:
-        raise InstallError(
-            f"Dovecot is missing and there is no apt-get to install {DOVECOT_PACKAGES}"
-        )
+        raise InstallError(f"{what} is missing and there is no apt-get to install {packages}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     with _service_starts_denied():
         _run(["apt-get", "update"], env)
@@ -67,15 +95,10 @@ def ensure_dovecot_installed() -> str:
                 "--no-install-recommends",
                 "-o",
                 "Dpkg::Options::=--force-confold",
-                *DOVECOT_PACKAGES,
+                *packages,
             ],
             env,
         )
-    _stop_system_dovecot()
-    found = dovecot_binary()
-    if found is None:
-        raise InstallError(f"installed {DOVECOT_PACKAGES} but found no dovecot binary")
-    return found
 
 
 def _run(argv: list[str], env: dict[str, str]) -> None:
@@ -114,15 +137,27 @@ def _stop_system_dovecot() -> None:
             )
 
 
-def main() -> int:
-    """Install whatever system packages are missing; print what was done."""
-    try:
-        already = dovecot_binary()
-        path = ensure_dovecot_installed()
-    except InstallError as error:
-        print(f"mailsync install: {error}", file=sys.stderr)
-        return 1
-    print(f"dovecot: {'already installed' if already else 'installed'} ({path})")
+def main(argv: list[str] | None = None) -> int:
+    """Install whatever system packages are missing; print what was done.
+
+    ``--bench`` adds the benchmarks' packages (mbsync).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    unknown = [arg for arg in args if arg != "--bench"]
+    if unknown:
+        print(f"mailsync install: unknown arguments {unknown}; usage: [--bench]", file=sys.stderr)
+        return 2
+    steps = [("dovecot", dovecot_binary, ensure_dovecot_installed)]
+    if "--bench" in args:
+        steps.append(("mbsync", mbsync_binary, ensure_mbsync_installed))
+    for name, find, ensure in steps:
+        try:
+            already = find()
+            path = ensure()
+        except InstallError as error:
+            print(f"mailsync install: {error}", file=sys.stderr)
+            return 1
+        print(f"{name}: {'already installed' if already else 'installed'} ({path})")
     return 0
 
 

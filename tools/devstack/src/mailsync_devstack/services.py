@@ -48,6 +48,11 @@ class ServiceProcess:
         return self._log_path
 
     @property
+    def pid(self) -> int | None:
+        """Pid of the service process while it runs (benchmarks read its /proc entry)."""
+        return self._child.pid if self._child is not None else None
+
+    @property
     def running(self) -> bool:
         return self._child is not None and self._child.running()
 
