@@ -1,9 +1,10 @@
-"""`make run` end to end: the demo starts the whole system, files the demo INBOX as threads
-linked to the demo CRM's people, and leaves nothing listening when it exits (ARCHITECTURE §5).
+"""`make run` end to end: the demo starts the whole system, syncs every folder of the demo
+mailbox in the default scope (all but Trash, Junk and Drafts), files it as threads linked to the
+demo CRM's people, and leaves nothing listening when it exits (ARCHITECTURE §5).
 
 The demo runs as `make run` runs it, a process of its own, with `--once` so it exits when the
-INBOX is done. It gets a private state folder, hence its own broker and Dovecot; only its
-database lives on the session's Postgres, to save starting a second server.
+initial sync is done and filed. It gets a private state folder, hence its own broker and
+Dovecot; only its database lives on the session's Postgres, to save starting a second server.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import secrets
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +29,9 @@ pytestmark = pytest.mark.e2e
 DEMO_SECONDS = 60
 ADDRESS = re.compile(r"127\.0\.0\.1:(\d+)")
 LMTP = re.compile(r"LMTP port (\d+)")
+SUMMARY = re.compile(r"Summary: (\d+) messages ingested \(([^)]*)\)")
+# R6: the default sync scope leaves out the folders whose mail the user does not keep.
+NOT_SYNCED = frozenset({"Trash", "Junk", "Drafts"})
 
 
 async def _run_demo(state_dir: Path, admin_database_url: str, database: str) -> tuple[int, str]:
@@ -72,7 +77,7 @@ async def _accepts_connections(port: int) -> bool:
     return True
 
 
-async def test_make_run_files_the_demo_inbox_against_named_crm_persons_and_stops_cleanly(
+async def test_make_run_files_the_demo_mailbox_against_named_crm_persons_and_stops_cleanly(
     admin_database_url: str, tmp_path: Path
 ) -> None:
     database = f"demo_test_{secrets.token_hex(4)}"
@@ -82,8 +87,18 @@ async def test_make_run_files_the_demo_inbox_against_named_crm_persons_and_stops
         await drop_database(admin_database_url, database)
 
     assert status == 0, output
-    inbox = [m for m in demo_mailbox(DEMO_OWNER_EMAIL, datetime.now(UTC)) if m.folder == "INBOX"]
-    assert f"Summary: {len(inbox)} INBOX messages ingested" in output, output
+    mailbox = demo_mailbox(DEMO_OWNER_EMAIL, datetime.now(UTC))
+    expected = Counter(m.folder for m in mailbox if m.folder not in NOT_SYNCED)
+    assert {"INBOX", "Sent"} <= expected.keys()  # more than the INBOX is really synced
+    summary = SUMMARY.search(output)
+    assert summary is not None, output
+    by_folder = {
+        folder: int(count)
+        for folder, count in (part.rsplit(" ", 1) for part in summary[2].split(", "))
+    }
+    # Each demo message once (the mailbox holds no copies), in the folder it was appended to.
+    assert (int(summary[1]), by_folder) == (expected.total(), dict(expected)), output
+    assert "initial sync of INBOX" in output, output  # mail.account.synced was seen
     assert "· 0 dead letters" in output, output
     thread_lines = [line for line in output.splitlines() if re.match(r"\s*[\d.]+s thread ", line)]
     # R12, and R10 on the way: Latin, Chinese, Japanese, Cyrillic and Arabic names come out

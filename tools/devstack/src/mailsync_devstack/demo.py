@@ -4,18 +4,22 @@ live how the mail is synced and filed against the CRM (ARCHITECTURE §5).
 ``python -m mailsync_devstack.demo`` starts the local stack (broker, Postgres, Dovecot, SMTP)
 and the four services as real processes, publishes the demo CRM on ``crm.entities.v1``,
 appends the demo mailbox to Dovecot, connects it with ``mail.account.connect``, and prints
-every account, ingest, thread and dead-letter event as it happens, then a summary. It keeps
-running (append more mail, read ``/metrics``) until Ctrl-C or SIGTERM, then stops everything.
-With ``--once`` it exits as soon as the INBOX has come out as threads: 0 when every INBOX
-message was filed, 1 with the reason otherwise (timeout, dead letters, rejected account).
+every account, ingest, thread and dead-letter event as it happens, then a summary counted per
+folder. It keeps running (append more mail: INBOX is pushed via IDLE, the other synced folders
+are polled every second; read ``/metrics``) until Ctrl-C or SIGTERM, then stops everything.
+With ``--once`` it exits as soon as the initial sync is done (``mail.account.synced``) and the
+synced folders have come out as threads: 0 when every synced message was filed, 1 with the
+reason otherwise (timeout, dead letters, rejected account).
 
 Invariants:
 
 - Repeatable: the demo database is dropped and created again on every run; the broker is
   memory-only and Dovecot lives in the stack's per-run folder, so every run starts empty.
   Only the credentials key (``<state>/demo/credentials.key``) and the raw store persist.
-- Honest: ingest syncs INBOX only for now, so the demo expects exactly the INBOX messages to
-  come out as threads and says so; mail appended to other folders is not waited for.
+- Honest: the demo expects exactly what ingest's default sync scope ("all": every selectable
+  folder but Trash, Junk and Drafts, decided by ingest's own ``folders_to_sync``) covers of the
+  demo mailbox, each message once however many synced folders hold it, and says so; mail in
+  folders outside the scope is not waited for.
 - It reads the topics the way a CRM consumer would, without a consumer group, starting at
   the end of each partition before it publishes anything, so it sees only this run's events
   and never disturbs the services' own groups.
@@ -39,6 +43,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,6 +71,7 @@ from mailsync_contracts import (
     MessageExpunged,
     MessageIngested,
     MessageScreened,
+    SyncScope,
     ThreadLinkChoiceNeeded,
     ThreadUpdated,
     ThreadUpdatedData,
@@ -89,16 +95,17 @@ from mailsync_devstack.demo_data import (
     demo_mailbox,
     record_key,
 )
+from mailsync_devstack.dovecot import SPECIAL_USE_MAILBOXES, crlf
 from mailsync_devstack.ports import LOOPBACK
 from mailsync_devstack.postgres import create_database
 from mailsync_devstack.services import ServiceFleet
 from mailsync_devstack.stack import LocalStack
+from mailsync_ingest.folders import INBOX, Folder, folder_role, folders_to_sync
 
 DEMO_DATABASE = "mailsync_demo"
 DEMO_ACCOUNT_ID = "account-demo-dana"
 # A fixed password so a mail client can log in to the demo mailbox (loopback only).
 DEMO_PASSWORD = "demo"
-SYNCED_FOLDERS = ("INBOX",)
 ONCE_TIMEOUT_SECONDS = 120.0
 CRM_TIMEOUT_SECONDS = 30.0
 WATCHED_TOPICS = (ACCOUNTS, INGESTED, THREADS, DEADLETTER)
@@ -107,6 +114,7 @@ _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # The services poll often so the demo shows mail "within seconds"; production uses defaults.
 SERVICE_TUNING = {
     "MAILSYNC_POLL_SECONDS": "1",
+    "MAILSYNC_LEASE_RENEW_SECONDS": "0.5",
     "MAILSYNC_OUTBOX_POLL_SECONDS": "0.5",
     "MAILSYNC_LOG_LEVEL": "INFO",
 }
@@ -137,13 +145,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> DemoOptions:
     parser.add_argument(
         "--once",
         action="store_true",
-        help="exit once the INBOX has come out as threads (0) or after --timeout (1)",
+        help="exit once the synced folders have come out as threads (0) or after --timeout (1)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=ONCE_TIMEOUT_SECONDS,
-        help="seconds --once waits for the INBOX after connecting (default %(default).0f)",
+        help="seconds --once waits for the initial sync after connecting (default %(default).0f)",
     )
     parser.add_argument(
         "--database",
@@ -182,13 +190,56 @@ def _message_key(event: MessageIngested) -> str:
     return f"mid:{data.message_id.lower()}" if data.message_id else f"sha256:{data.raw.sha256}"
 
 
+def demo_folders(mailbox: Iterable[DemoMessage]) -> list[Folder]:
+    """The demo user's folders as ingest reads them from Dovecot's LIST: INBOX, the SPECIAL-USE
+    mailboxes Dovecot gives every user, and any other folder the demo mailbox fills."""
+    special_use = {name: use.lower() for use, name in SPECIAL_USE_MAILBOXES.items()}
+    names = dict.fromkeys([INBOX, *SPECIAL_USE_MAILBOXES.values(), *(m.folder for m in mailbox)])
+    folders = []
+    for name in names:
+        attributes = frozenset({special_use[name]} if name in special_use else ())
+        role = folder_role(name, attributes, delimiter="/")
+        folders.append(Folder(name, name, "/", attributes, role))
+    return folders
+
+
+@dataclass(frozen=True, slots=True)
+class SyncExpectation:
+    """What ingest's default sync scope makes of the demo mailbox."""
+
+    synced_folders: tuple[str, ...]  # in the order ingest syncs them
+    unsynced_folders: tuple[str, ...]
+    appended: dict[str, int]  # demo messages per synced folder, as appended
+    messages: int  # distinct messages among them: what ingest publishes
+
+    @classmethod
+    def of(cls, mailbox: Sequence[DemoMessage]) -> SyncExpectation:
+        folders = demo_folders(mailbox)
+        synced = tuple(folder.name for folder in folders_to_sync(folders, SyncScope()))
+        unsynced = tuple(folder.name for folder in folders if folder.name not in synced)
+        in_scope = [message for message in mailbox if message.folder in synced]
+        appended = {name: sum(1 for m in in_scope if m.folder == name) for name in synced}
+        distinct = {_identity(message.raw) for message in in_scope}
+        return cls(synced, unsynced, appended, len(distinct))
+
+
+def _identity(raw: bytes) -> tuple[str, int] | bytes:
+    """How ingest tells a copy in another folder from a new message: (Message-ID, size), or the
+    content without a Message-ID. Dovecot stores (and reports the size of) the CRLF form."""
+    stored = crlf(raw)
+    found = BytesHeaderParser().parsebytes(stored).get("Message-ID")
+    return (str(found).strip(), len(stored)) if found else stored
+
+
 @dataclass
 class DemoProgress:
     """What came out of the system for the demo account so far."""
 
     account_id: str
     expected_messages: int
+    synced_folders: tuple[str, ...]
     connected: bool = False
+    initial_sync_done: bool = False
     ingested: set[tuple[str, int, int]] = field(default_factory=set)
     message_keys: set[str] = field(default_factory=set)
     threads: dict[str, ThreadUpdatedData] = field(default_factory=dict)
@@ -198,6 +249,19 @@ class DemoProgress:
         data = event.data
         self.ingested.add((data.folder, data.uidvalidity, data.uid))
         self.message_keys.add(_message_key(event))
+
+    def ingested_by_folder(self) -> dict[str, int]:
+        """Messages ingested per folder: the synced ones in sync order (0 included), then any
+        other folder a message came from."""
+        counts = dict.fromkeys(self.synced_folders, 0)
+        for folder, _, _ in self.ingested:
+            counts[folder] = counts.get(folder, 0) + 1
+        return counts
+
+    def describe_ingested(self) -> str:
+        """ "38 messages ingested (INBOX 26, Sent 10, Archive 2)"."""
+        folders = ", ".join(f"{name} {n}" for name, n in self.ingested_by_folder().items())
+        return f"{len(self.ingested)} messages ingested ({folders})"
 
     @property
     def filed_messages(self) -> int:
@@ -217,18 +281,19 @@ class DemoProgress:
 
     @property
     def settled(self) -> bool:
-        """Every expected message ingested and each one filed into a thread or dead-lettered."""
-        return len(
-            self.ingested
-        ) >= self.expected_messages and self.filed_messages + self.dead_lettered_messages >= len(
-            self.message_keys
+        """The initial sync announced done, every expected message ingested, and each one filed
+        into a thread or dead-lettered."""
+        return (
+            self.initial_sync_done
+            and len(self.ingested) >= self.expected_messages
+            and self.filed_messages + self.dead_lettered_messages >= len(self.message_keys)
         )
 
     def summary(self, settled_after: float | None, service_errors: int = 0) -> Text:
         errors = (f" · {service_errors} errors in the service logs", "bold red")
         return Text.assemble(
             ("Summary: ", "bold"),
-            (f"{len(self.ingested)} INBOX messages ingested", "bold"),
+            (self.describe_ingested(), "bold"),
             (
                 f" (of {self.expected_messages} expected)"
                 if len(self.ingested) < self.expected_messages
@@ -358,7 +423,7 @@ class DemoView:
         self.line(
             "ingested",
             "cyan",
-            (f"{data.folder:<6} ", "dim"),
+            (f"{data.folder:<7} ", "dim"),
             (f"{_sender(data.from_):<48} ", ""),
             (data.subject or "(no subject)", "bold"),
             problem if data.parse_error else "",
@@ -406,6 +471,13 @@ class DemoView:
 
     def note(self, label: str, style: str, text: str) -> None:
         self.line(label, style, text)
+
+
+def _listed(names: Sequence[str]) -> str:
+    """ "INBOX, Sent and Archive"."""
+    if len(names) <= 1:
+        return "".join(names) or "no folder"
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _sender(address: EmailAddress | None) -> str:
@@ -554,8 +626,10 @@ class DemoRun:
         self.database_url = database_url
         self.envelopes = demo_crm_entities(DEMO_COMPANY_ID)
         self.mailbox = demo_mailbox(DEMO_OWNER_EMAIL, datetime.now(UTC))
-        expected = sum(1 for message in self.mailbox if message.folder in SYNCED_FOLDERS)
-        self.progress = DemoProgress(DEMO_ACCOUNT_ID, expected)
+        self.expectation = SyncExpectation.of(self.mailbox)
+        self.progress = DemoProgress(
+            DEMO_ACCOUNT_ID, self.expectation.messages, self.expectation.synced_folders
+        )
         self.view = DemoView(console, CrmDirectory(self.envelopes))
         self.errors = ServiceErrors(fleet)
         self.settled_after: float | None = None
@@ -604,10 +678,13 @@ class DemoRun:
             f"Appended the demo mailbox of {DEMO_OWNER_EMAIL} to Dovecot: "
             f"{len(self.mailbox)} messages ({counts})."
         )
+        expectation = self.expectation
+        appended = ", ".join(f"{name} {n}" for name, n in expectation.appended.items())
         self.console.print(
-            f"Ingest syncs {', '.join(SYNCED_FOLDERS)} only for now (other folders come with "
-            f"all-folder sync), so expect the {self.progress.expected_messages} INBOX messages "
-            "to be ingested and filed as threads; Sent and Archive stay in Dovecot.",
+            f"Ingest syncs every folder but {_listed(expectation.unsynced_folders)} (sync scope "
+            f'"all"): {_listed(expectation.synced_folders)}, in that order, newest first. Expect '
+            f"{expectation.messages} messages ({appended}) to be ingested and filed as threads "
+            "(a copy in another synced folder counts once), then mail.account.synced.",
             style="yellow",
         )
 
@@ -629,10 +706,12 @@ class DemoRun:
                         return self._verdict()
                     self._explain_running()
                 if self.options.once and not reported and time.monotonic() > deadline:
+                    progress = self.progress
                     raise DemoFailed(
-                        f"after {self.options.timeout:.0f}s: {len(self.progress.ingested)} of "
-                        f"{self.progress.expected_messages} INBOX messages ingested, "
-                        f"{self.progress.filed_messages} filed into threads"
+                        f"after {self.options.timeout:.0f}s: {progress.describe_ingested()} of "
+                        f"{progress.expected_messages} expected, {progress.filed_messages} filed "
+                        "into threads"
+                        + ("" if progress.initial_sync_done else ", no mail.account.synced yet")
                     )
         finally:
             if not (self.options.once and reported):
@@ -665,7 +744,12 @@ class DemoRun:
                 data = event.data
                 self.view.note("sync", "dim", f"{data.folder}: {data.done} of {data.total}")
             case AccountSynced():
-                self.view.note("synced", "green", "initial sync finished")
+                self.progress.initial_sync_done = True
+                self.view.note(
+                    "synced",
+                    "green",
+                    f"initial sync of {_listed(self.progress.synced_folders)} finished",
+                )
             case MessageIngested():
                 self.progress.record_ingested(event)
                 self.view.ingested(event)
@@ -714,7 +798,7 @@ class DemoRun:
         lost = self.progress.dead_lettered_messages
         if lost:
             self.console.print(
-                f"{lost} INBOX message(s) were dead-lettered instead of filed (see above).",
+                f"{lost} message(s) were dead-lettered instead of filed (see above).",
                 style="bold red",
             )
             return 1
@@ -722,11 +806,14 @@ class DemoRun:
 
     def _explain_running(self) -> None:
         console = self.console
+        synced = self.progress.synced_folders
+        poll = SERVICE_TUNING["MAILSYNC_POLL_SECONDS"]
+        others = f"; {_listed(synced[1:])} polled every {poll} s" if synced[1:] else ""
         console.print(
             f"Running. Append more mail to {DEMO_OWNER_EMAIL} (password {DEMO_PASSWORD!r}) at "
-            f"IMAP {self.stack.imap_host}:{self.stack.imap_port} (INBOX is synced every second); "
-            f"metrics at {self.fleet['linker'].url}/metrics and the other services' /metrics. "
-            "Ctrl-C stops everything.",
+            f"IMAP {self.stack.imap_host}:{self.stack.imap_port} ({synced[0]} pushed via IDLE"
+            f"{others}); metrics at {self.fleet['linker'].url}/metrics and the other services' "
+            "/metrics. Ctrl-C stops everything.",
             style="bold",
         )
 
