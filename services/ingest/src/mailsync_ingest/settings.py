@@ -28,6 +28,13 @@ class IngestSettings(ServiceSettings):
         description="IDLE is re-issued this often, well before servers' 29-minute timeout.",
     )
     imap_timeout_seconds: float = Field(default=30.0, gt=0)
+    imap_ca_file: str | None = Field(
+        default=None,
+        description=(
+            "PEM file of an extra CA trusted for IMAP servers' certificates, beside the system "
+            "store (a private CA); verification itself is never switched off."
+        ),
+    )
     fetch_batch: int = Field(default=50, ge=1, description="Messages fetched per IMAP round trip.")
     fetch_batch_bytes: int = Field(
         default=8_000_000, ge=1, description="Bodies fetched per IMAP round trip, in bytes."

@@ -41,6 +41,7 @@ from mailsync_ingest.adapters.imap import (
     ImapAuthenticationFailed,
     ImapError,
     ImapSession,
+    tls_context,
 )
 from mailsync_ingest.credentials import CredentialCipher, CredentialsUnreadable
 from mailsync_ingest.folder_sync import FolderSync
@@ -165,6 +166,7 @@ class AccountSync:
                     self._account.username,
                     password,
                     self._settings.imap_timeout_seconds,
+                    tls_context(self._settings.imap_ca_file),
                 ) as session:
                     attempt = 0
                     await self._keep_synced(session)

@@ -6,8 +6,10 @@ child of this process. Invariants:
 
 - Private: its own base_dir, state_dir, logs, users file and maildirs; nothing of the
   distribution's ``/etc/dovecot`` is read and the system service is never touched.
-- Loopback only: IMAP (plaintext, ``ssl = no``, cleartext auth allowed) and LMTP each on a
-  port chosen free at start; ``imaps``, POP3 and submission are off.
+- Loopback only: IMAP (plaintext with STARTTLS offered, cleartext auth allowed), IMAPS and
+  LMTP each on a port chosen free at start; POP3 and submission are off. The TLS
+  certificate (``localhost``/127.0.0.1) comes from a private CA made at start
+  (``mailsync_devstack.tls``): clients verify it only when given ``tls.ca_file``.
 - Users are added on demand, each in a passwd-file of its own (``users/<email>``,
   ``{SSHA256}`` hash), so ``add_user`` takes effect at once. User names are lowercased
   (``auth_username_format = %Lu``).
@@ -48,6 +50,7 @@ from mailsync_devstack.children import ChildProcess, RunFolder, StartupError
 from mailsync_devstack.install import ensure_dovecot_installed
 from mailsync_devstack.ports import LOOPBACK, free_port
 from mailsync_devstack.state import make_world_traversable
+from mailsync_devstack.tls import ServerCertificate, issue_loopback_certificate
 
 MAIL_USER = "vmail"
 
@@ -141,7 +144,10 @@ class Dovecot:
         self.mail_dir = root / "mail"
         self.imap_host = LOOPBACK
         self.imap_port = 0
+        self.imaps_port = 0
         self.lmtp_port = 0
+        # Issued at start by a private CA: `ca_file` is what a client must trust (TLS tests).
+        self.tls: ServerCertificate | None = None
         self._child: ChildProcess | None = None
         self._base_dir: Path | None = None
         self._temporary_base_dir = False
@@ -170,7 +176,8 @@ class Dovecot:
         self._base_dir = self._choose_base_dir()
         last_error: StartupError | None = None
         for _ in range(_START_ATTEMPTS):
-            self.imap_port, self.lmtp_port = free_port(), free_port()
+            self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
+            self.tls = issue_loopback_certificate(self.root / "tls")
             self.config_path.write_text(self._config(uid, gid))
             child = ChildProcess(
                 "dovecot", [binary, "-F", "-c", str(self.config_path)], self.log_path
@@ -180,6 +187,7 @@ class Dovecot:
             try:
                 await child.wait_until_listening(self.imap_port, timeout)
                 await child.wait_until_listening(self.lmtp_port, timeout)
+                await child.wait_until_listening(self.imaps_port, timeout)
             except StartupError as error:
                 child.stop()
                 last_error = error
@@ -214,6 +222,8 @@ class Dovecot:
 
     def _config(self, uid: int, gid: int) -> str:
         assert self._base_dir is not None
+        tls = self.tls
+        assert tls is not None
         mailboxes = "\n".join(
             f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}"
             for use, name in SPECIAL_USE_MAILBOXES.items()
@@ -234,7 +244,9 @@ listen = {LOOPBACK}
 log_path = {self.log_path}
 info_log_path = {self.log_path}
 {process_users}
-ssl = no
+ssl = yes
+ssl_cert = <{tls.cert_file}
+ssl_key = <{tls.key_file}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
@@ -283,7 +295,8 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {LOOPBACK}
+    port = {self.imaps_port}
   }}
 }}
 service imap {{

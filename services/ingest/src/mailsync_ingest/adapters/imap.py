@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import ssl
 from collections.abc import Sequence
@@ -105,10 +106,16 @@ class ImapSession:
 
     @classmethod
     async def open(
-        cls, endpoint: ImapEndpoint, username: str, password: str, timeout_seconds: float
+        cls,
+        endpoint: ImapEndpoint,
+        username: str,
+        password: str,
+        timeout_seconds: float,
+        tls: ssl.SSLContext | None = None,
     ) -> Self:
-        # Default context: certificate and host name verified against the system store.
-        context = ssl.create_default_context()
+        """Connect, secure (per `endpoint.security`) and log in. `tls` defaults to the system
+        trust store with certificate and host-name checks (see `tls_context`)."""
+        context = tls or tls_context()
         if endpoint.security == "tls":
             client = aioimaplib.IMAP4_SSL(
                 endpoint.host, endpoint.port, timeout=timeout_seconds, ssl_context=context
@@ -306,6 +313,17 @@ class ImapSession:
             client.idle_done()
         await asyncio.wait_for(idle, self._timeout)
         return changed
+
+
+@functools.cache
+def tls_context(extra_ca_file: str | None = None) -> ssl.SSLContext:
+    """Certificates and host names verified against the system trust store, plus an extra
+    CA (a company's private CA for its own IMAP server) when one is configured. One shared
+    context: loading the trust store costs memory that a thousand sessions need not repeat."""
+    context = ssl.create_default_context()
+    if extra_ca_file:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
 
 
 def expand_uid_set(text: str) -> list[int]:
