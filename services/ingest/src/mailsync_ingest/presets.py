@@ -4,8 +4,8 @@ for a connect request.
 
 Invariants:
 - every provider R4 names has exactly one preset, and every name or alias finds at most one;
-- a preset's IMAP is implicit TLS on 993 wherever the provider offers it (the IMAP adapter does
-  not speak STARTTLS yet), never plaintext;
+- a preset's IMAP is implicit TLS on 993 wherever the provider offers it (one round trip less
+  than STARTTLS, and no downgrade to strip), never plaintext;
 - explicit IMAP settings always win; a preset is only a default;
 - domains are compared case-insensitively and IDN-normalized (IDNA, so `ＧＭＡＩＬ．com` is
   `gmail.com`), as R12 compares addresses.
