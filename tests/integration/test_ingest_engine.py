@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -480,3 +482,51 @@ async def _lease_owners(database_url: str, accounts: list[str]) -> dict[str, str
         return {row["account_id"]: row["lease_owner"] for row in rows}
     finally:
         await conn.close()
+
+
+def _imap_processes(dovecot: Dovecot) -> list[int]:
+    """The `imap` worker processes of this Dovecot: one per client connection."""
+    master = dovecot.pid
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if name == "imap" and parent == master:
+            found.append(int(entry.name))
+    return found
+
+
+def _logins(dovecot: Dovecot, email: str) -> int:
+    return dovecot.log_path.read_text(errors="replace").count(f"Login: user=<{email}>")
+
+
+async def test_a_dropped_connection_is_reestablished_without_a_storm(
+    local_stack: LocalStack,
+    dovecot: Dovecot,
+    mailbox_user: MailboxUser,
+    database_url: str,
+    tmp_path: Path,
+    io: IO,
+) -> None:
+    writer, watcher = io
+    account_id = _new_account()
+    async with _running(IngestUnderTest(local_stack, database_url, tmp_path)):
+        await writer.send(
+            ACCOUNT_COMMANDS, account_id, connect_command(local_stack, mailbox_user, account_id)
+        )
+        await _synced(watcher, account_id)
+        logins_before = _logins(dovecot, mailbox_user.email)
+        # What a server restart or a network cut looks like from here: the sockets die.
+        for pid in _imap_processes(dovecot):
+            os.kill(pid, signal.SIGKILL)
+        dovecot.append(mailbox_user.email, "INBOX", mail("after the cut", 1))
+        await watcher.wait_for(INGESTED, _subject(account_id, "after the cut"))
+        await watcher.collect(2.0)
+    # One reconnect (plus the test's own APPEND login), not one per retry tick.
+    assert _logins(dovecot, mailbox_user.email) - logins_before <= 3

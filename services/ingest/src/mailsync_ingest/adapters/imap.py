@@ -134,6 +134,7 @@ class ImapSession:
             await _close_quietly(client)
             raise ImapAuthenticationFailed(_text(response.lines) or "login refused")
         session = cls(client, timeout_seconds)
+        client.protocol.conn_lost_cb = functools.partial(_fail_pending, client)
         await session._enable_extensions()
         return session
 
@@ -305,6 +306,8 @@ class ImapSession:
                     break
                 if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
+                if pushed == _CONNECTION_LOST:
+                    raise ImapError("the server closed the connection during IDLE")
                 changed = any(_CHANGE.match(bytes(line)) for line in pushed)
         except BaseException:
             _drop(client)
@@ -457,6 +460,21 @@ def _text(lines: list[bytes | bytearray]) -> str:
 def _check(response: aioimaplib.Response, what: str) -> None:
     if response.result != "OK":
         raise ImapError(f"{what} failed: {_text(response.lines)}")
+
+
+# Put in the IDLE queue when the socket dies: a dead connection sends no more pushes.
+_CONNECTION_LOST = [b"mailsync: connection lost"]
+
+
+def _fail_pending(client: aioimaplib.IMAP4, _exc: Exception | None) -> None:
+    """The socket is gone: end every command still waiting for an answer now, rather than
+    after its timeout, so the sync reconnects at once (a server restart, a network cut)."""
+    protocol = client.protocol
+    pending = [protocol.pending_sync_command, *protocol.pending_async_commands.values()]
+    for command in pending:
+        if command is not None and command.name != "IDLE":
+            command.close(b"connection lost", result="BYE")
+    protocol.idle_queue.put_nowait(_CONNECTION_LOST)
 
 
 def _drop(client: aioimaplib.IMAP4) -> None:
