@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts.topics import ACCOUNTS, INGESTED
 from mailsync_devstack.stack import LocalStack
+from tests.support.topics import TopicWatcher, TopicWriter
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -19,8 +19,6 @@ import pytest
 import pytest_asyncio
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
-from tests.support.ingest import IngestUnderTest, connect_command
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import (
     AccountIdData,
@@ -40,6 +38,8 @@ from mailsync_devstack.dovecot import Dovecot, MailboxUser
 from mailsync_devstack.stack import LocalStack
 from mailsync_ingest.credentials import CredentialCipher
 from mailsync_ingest.presets import preset_by_name
+from tests.support.ingest import IngestUnderTest, connect_command
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from tests.support.ingest import connect_command, mail
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser, crlf
 from mailsync_devstack.services import ServiceProcess
 from mailsync_devstack.stack import LocalStack
+from tests.support.ingest import connect_command, mail
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 

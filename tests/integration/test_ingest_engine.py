@@ -18,8 +18,6 @@ from typing import Any
 import asyncpg
 import pytest
 from pydantic import SecretStr
-from tests.support.ingest import IngestUnderTest, connect_command, mail
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import (
     ReauthenticateAccount,
@@ -31,6 +29,8 @@ from mailsync_contracts import (
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, ACCOUNTS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser
 from mailsync_devstack.stack import LocalStack
+from tests.support.ingest import IngestUnderTest, connect_command, mail
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 

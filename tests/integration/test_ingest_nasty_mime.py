@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.ingest import IngestUnderTest, connect_command
-from tests.support.nasty_mime import NASTY_MESSAGES
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser, crlf
 from mailsync_devstack.stack import LocalStack
 from mailsync_ingest.parsing import parse_message
 from mailsync_rawstore import LocalRawStore
+from tests.support.ingest import IngestUnderTest, connect_command
+from tests.support.nasty_mime import NASTY_MESSAGES
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 

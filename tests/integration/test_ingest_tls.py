@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from tests.support.ingest import IngestUnderTest, mail
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import ConnectAccount, ConnectAccountData, MailServer
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, INGESTED
@@ -24,6 +22,8 @@ from mailsync_ingest.adapters.imap import (
     ImapSession,
     tls_context,
 )
+from tests.support.ingest import IngestUnderTest, mail
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 
