@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import pytest
 from starlette.applications import Starlette
-from tests.support.topics import TopicWatcher, TopicWriter
 
 from mailsync_contracts import (
     CrmEntityUpserted,
@@ -31,6 +30,7 @@ from mailsync_platform.database import (
 from mailsync_platform.outbox import OutboxRelay, stage
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
 from mailsync_platform.settings import ServiceSettings
+from tests.support.topics import TopicWatcher, TopicWriter
 
 pytestmark = pytest.mark.integration
 
@@ -305,4 +305,47 @@ async def test_an_outbox_row_committed_while_the_relay_publishes_is_published_la
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
         await pool.release(early)
+        await pool.close()
+
+
+async def test_a_stopped_relay_finishes_its_batch_and_publishes_what_is_left_exactly_once(
+    database_url: str,
+) -> None:
+    await migrate(
+        database_url,
+        "relaystop",
+        ServiceSpec(
+            name="relaystop", migrations_package="mailsync_tracking.migrations", subscribe=print
+        ).migrations(),
+    )
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=4, server_settings={"search_path": "relaystop"}
+    )
+    assert pool is not None
+    published: list[bytes] = []
+    in_publish = asyncio.Event()
+    release = asyncio.Event()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await stage(conn, DEADLETTER, "k", SlowEvent("first"))
+
+        async def publish(topic: str, key: str, payload: bytes, headers: object) -> None:
+            published.append(payload)
+            in_publish.set()
+            await release.wait()
+
+        relay = OutboxRelay(pool, "relaystop", publish, poll_seconds=30.0)
+        relaying = asyncio.create_task(relay.run())
+        await in_publish.wait()
+        # Staged while the relay is mid-batch, then the service stops: a cancel here would
+        # publish "first" again at the next start.
+        async with pool.acquire() as conn, conn.transaction():
+            await stage(conn, DEADLETTER, "k", SlowEvent("second"))
+        relay.stop()
+        release.set()
+        async with asyncio.timeout(10):
+            await relaying
+        assert published == [b"first", b"second"]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
         await pool.close()

@@ -38,6 +38,8 @@ from mailsync_platform.telemetry import configure_tracing
 log = logging.getLogger(__name__)
 
 PLATFORM_MIGRATIONS = "mailsync_platform.migrations"
+# How long a stopping service may take to publish what its outbox still holds.
+RELAY_STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -153,9 +155,10 @@ async def run_runtime(spec: ServiceSpec, runtime: Runtime) -> AsyncIterator[None
     )
     runtime._relay = relay
     tasks: list[asyncio.Task[None]] = []
+    relaying: asyncio.Task[None] | None = None
     try:
         await runtime.broker.start()
-        tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        relaying = asyncio.create_task(relay.run(), name="outbox-relay")
         for job in spec.background:
             tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         if spec.on_started is not None:
@@ -168,7 +171,16 @@ async def run_runtime(spec: ServiceSpec, runtime: Runtime) -> AsyncIterator[None
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Rows still in the outbox stay committed; the next start publishes them.
+        if relaying is not None:
+            # The background jobs staged their last events; publish them, then stop. Rows
+            # still in the outbox after the grace period stay committed for the next start.
+            relay.stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RELAY_STOP_GRACE_SECONDS):
+                    await relaying
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
         await runtime.broker.stop()
         await runtime.pool.close()
         runtime._pool = None
