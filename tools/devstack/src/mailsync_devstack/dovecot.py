@@ -40,6 +40,7 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ REQUIRED_CAPABILITIES = frozenset(
 )
 
 _START_ATTEMPTS = 3
+# How long `add_user` waits for Dovecot to accept a changed password.
+PASSWORD_CHANGE_SECONDS = 5.0
 # sun_path holds 108 bytes; Dovecot's longest socket name below base_dir is ~30.
 _MAX_BASE_DIR = 70
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]")
@@ -322,16 +325,39 @@ protocol lmtp {{
         Each user has a passwd-file of its own (``users/<email>``): Dovecot re-reads a
         passwd-file at most once per second, so one shared file would hide a user added
         within a second of the previous login. A new user is a new file, read at first use.
+
+        A changed password is in force when this returns: Dovecot keeps a passwd-file it
+        read in the same second, or whose mtime and size did not change (a re-password
+        changes neither within a second), so the new file gets a later mtime and a login
+        with the new password is tried until Dovecot accepts it.
         """
         email = email.strip().lower()
         if not _USER_NAME.fullmatch(email):
             raise ValueError(f"not a usable mailbox user name: {email!r}")
         password = password if password is not None else secrets.token_urlsafe(12)
+        path = self.users_dir / email
+        previous = path.stat().st_mtime if path.exists() else None
         staged = self.users_dir / f".{email}.{secrets.token_hex(4)}"
         staged.write_text(f"{email}:{_ssha256(password)}::::::\n")
-        os.replace(staged, self.users_dir / email)
+        if previous is not None:
+            stamp = max(time.time(), int(previous) + 1.0)
+            os.utime(staged, (stamp, stamp))
+        os.replace(staged, path)
         self._passwords[email] = password
+        if previous is not None:
+            self._wait_for_password(email, password)
         return MailboxUser(email, password)
+
+    def _wait_for_password(self, email: str, password: str) -> None:
+        deadline = time.monotonic() + PASSWORD_CHANGE_SECONDS
+        while True:
+            try:
+                with self.imap(email, password):
+                    return
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _stored_password(self, email: str) -> str | None:
         email = email.strip().lower()
