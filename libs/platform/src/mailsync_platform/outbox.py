@@ -19,13 +19,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import asyncpg
-from opentelemetry import context, propagate
+from opentelemetry import context, propagate, trace
 
 from mailsync_platform.database import DbConnection
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
-Publish = Callable[[str, str, bytes, Mapping[str, str]], Awaitable[None]]
+Publish = Callable[[str, str, bytes, Mapping[str, str]], Awaitable[Awaitable[object] | None]]
+"""Send one record: returns once the record is queued for sending, with the broker's
+acknowledgement still to come as an awaitable (or None when it already came)."""
 
 
 class Publishable(Protocol):
@@ -102,18 +105,40 @@ class OutboxRelay:
                 "SELECT seq, topic, record_key, payload, headers FROM outbox ORDER BY seq LIMIT $1",
                 self._batch,
             )
+            # The whole batch is queued first and acknowledged together: the producer packs
+            # it into a few requests, where awaiting each record would cost a round trip
+            # apiece. It keeps each partition's records in order (one batch in flight per
+            # partition), so per-key order still follows seq.
+            acknowledgements: list[Awaitable[object]] = []
             for row in rows:
                 headers = json.loads(row["headers"])
                 headers["content-type"] = "application/json"
-                # Publish inside the trace that staged the event, so the broker's producer
-                # span (and the traceparent it writes) continues that trace.
+                # A producer span inside the trace that staged the event (a new trace when
+                # it was staged outside any, e.g. by a mailbox sync), whose traceparent the
+                # record carries to its consumers.
                 token = context.attach(propagate.extract(headers))
                 try:
-                    await self._publish(
-                        row["topic"], row["record_key"], bytes(row["payload"]), headers
-                    )
+                    with _tracer.start_as_current_span(
+                        f"{row['topic']} publish",
+                        kind=trace.SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": "kafka",
+                            "messaging.destination.name": row["topic"],
+                        },
+                    ):
+                        propagate.inject(headers)
+                        acknowledged = await self._publish(
+                            row["topic"], row["record_key"], bytes(row["payload"]), headers
+                        )
                 finally:
                     context.detach(token)
+                if acknowledged is not None:
+                    acknowledgements.append(acknowledged)
+            outcomes = await asyncio.gather(*acknowledgements, return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
+            if failures:
+                # Nothing is deleted: the batch is published again, acknowledged rows too.
+                raise failures[0]
             if rows:
                 # Exactly the rows published: a transaction that took a lower seq but
                 # committed after our SELECT must not be deleted unpublished.
