@@ -164,6 +164,17 @@ async def test_r10_putting_the_same_message_again_uploads_nothing(
     assert s3_server.keys(prefix) == [_fan_out(prefix, RAW_SHA)]
 
 
+async def test_r10_put_many_uploads_a_batch_and_answers_in_its_order(
+    s3_server: S3Server, prefix: str
+) -> None:
+    contents = [f"message {n}".encode() for n in range(40)]
+    async with s3_server.store(prefix) as store:
+        stored = await store.put_many(contents)
+        assert [s.sha256 for s in stored] == [hashlib.sha256(c).hexdigest() for c in contents]
+        assert [await store.get(s.sha256) for s in stored] == contents
+    assert len(s3_server.keys(prefix)) == len(contents)
+
+
 async def test_r10_a_missing_object_raises_raw_object_missing(
     s3_server: S3Server, prefix: str
 ) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from mailsync_ingest.adapters.imap import (
     MessageSummary,
+    _Fetch,
     _fetch_items,
     _folder_status,
     _message_id,
@@ -112,3 +113,18 @@ def test_reconnects_are_jittered_and_capped(attempt: int) -> None:
     if attempt >= 5:
         # Full jitter: replicas that lost the server together do not return together.
         assert max(delays) - min(delays) > ceiling / 4
+
+
+async def test_a_fetch_waits_exactly_until_the_current_item_closes_its_parenthesis() -> None:
+    command = _Fetch("A1", "1:2", "(UID FLAGS BODY.PEEK[])", prefix="UID")
+    command.append_to_resp(b"1 FETCH (UID 1 FLAGS (\\Seen) BODY[] {5}")
+    assert command.wait_data()
+    command.append_to_resp(bytearray(b"a(b(c"))  # a literal's parentheses do not count
+    assert command.wait_data()
+    command.append_to_resp(b")")
+    assert not command.wait_data()
+    # Many closed items before an open one: only the open one decides.
+    for uid in range(2, 500):
+        command.append_to_resp(f"{uid} FETCH (UID {uid} FLAGS ())".encode())
+    command.append_to_resp(b"500 FETCH (UID 500 FLAGS (")
+    assert command.wait_data()

@@ -153,3 +153,19 @@ def test_r10_an_unsupported_raw_store_url_is_refused_with_a_clear_message(
     if "scheme" in message:
         assert "file://" in str(raised.value)
         assert "s3://" in str(raised.value)
+
+
+async def test_r10_put_many_stores_each_in_order_once_even_when_a_batch_repeats_one(
+    tmp_path: Path,
+) -> None:
+    store = LocalRawStore(tmp_path)
+    contents = [RAW, b"second message", RAW, b""]
+    try:
+        stored = await store.put_many(contents)
+    finally:
+        await store.aclose()
+    assert stored == [StoredRaw(hashlib.sha256(c).hexdigest(), len(c)) for c in contents]
+    assert len(stored_files(tmp_path)) == 3
+    for content, address in zip(contents, stored, strict=True):
+        assert await store.get(address.sha256) == content
+    assert await store.put_many([]) == []

@@ -21,6 +21,7 @@ import hashlib
 import ipaddress
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ from mailsync_rawstore.store import (
     StoredRaw,
     check_address,
 )
+
+_PUTS_IN_FLIGHT = 16
 
 # Bucket naming rules of S3 (and MinIO, R2): 3-63 of lower-case letters, digits, dots, hyphens.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -197,6 +200,15 @@ class S3RawStore:
             if response.status_code != 200:
                 raise self._failure("PUT", key, response)
         return StoredRaw(digest, len(content))
+
+    async def put_many(self, contents: Sequence[bytes]) -> list[StoredRaw]:
+        # A bounded number of PUTs in flight at once: a batch should not open a connection
+        # per message.
+        stored: list[StoredRaw] = []
+        for start in range(0, len(contents), _PUTS_IN_FLIGHT):
+            chunk = contents[start : start + _PUTS_IN_FLIGHT]
+            stored += await asyncio.gather(*(self.put(content) for content in chunk))
+        return stored
 
     async def get(self, sha256: str) -> bytes:
         key = self.location.key(sha256)

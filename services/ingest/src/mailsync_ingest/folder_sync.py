@@ -22,8 +22,12 @@ uncommitted batch, and a replay publishes the same event ids (derived from the p
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -41,17 +45,21 @@ from mailsync_ingest.adapters.imap import (
 from mailsync_ingest.folders import Folder, folders_a_message_can_move_to
 from mailsync_ingest.mailbox_store import FolderCursor, Identity, NewRow, SeenMessage
 from mailsync_ingest.message_events import Place, describe, expunged_event, screened_event
-from mailsync_ingest.parsing import parse_message
+from mailsync_ingest.parsing import ParsedMessage, parse_message
 from mailsync_ingest.repository import Account
 from mailsync_ingest.screening import Blocklist, screening_reason
 from mailsync_ingest.settings import IngestSettings
-from mailsync_platform.outbox import Publishable, stage
+from mailsync_platform.outbox import Publishable, stage, stage_many
 from mailsync_rawstore import RawStore
 
 log = logging.getLogger(__name__)
 
 # Message-IDs searched for in one UID SEARCH (OR-ed), when telling a move from a delete.
 _SEARCH_CHUNK = 20
+# Processes parsing fetched messages, shared by every account of the replica: parsing is
+# pure CPU, and off the event loop it overlaps the IMAP, Postgres and Kafka traffic.
+_PARSERS = 2
+_parsers: ProcessPoolExecutor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,16 +281,18 @@ class FolderSync:
         else:
             outcomes.sort(key=lambda o: o.row.uid)
             advanced = replace(cursor, last_seen_uid=max(cursor.last_seen_uid, max(uids)))
-        published = 0
         async with self._pool.acquire() as conn, conn.transaction():
             await mailbox_store.hold_lease(conn, self.account_id, self._replica)
             new_uids = await mailbox_store.record_messages(
                 conn, self.account_id, folder.name, place.uidvalidity, [o.row for o in outcomes]
             )
-            for outcome in outcomes:
-                if outcome.event is not None and outcome.row.uid in new_uids:
-                    await stage(conn, INGESTED, self.account_id, outcome.event)
-                    published += 1
+            staged = [
+                (self.account_id, outcome.event)
+                for outcome in outcomes
+                if outcome.event is not None and outcome.row.uid in new_uids
+            ]
+            await stage_many(conn, INGESTED, staged)
+            published = len(staged)
             await mailbox_store.save_cursor(conn, self.account_id, folder.name, advanced)
         if published:
             self._events_staged()
@@ -303,21 +313,34 @@ class FolderSync:
         by_uid = {s.uid: s for s in wanted}
         small = [s for s in wanted if s.size <= self._size_limit]
         large = [s for s in wanted if s.size > self._size_limit]
-        fetched: list[tuple[FetchedMessage, bool]] = []
-        for group in _byte_budget_groups(small, self._settings.fetch_batch_bytes):
-            expected = sum(s.size for s in group)
-            bodies = await self._session.fetch([s.uid for s in group], expected_bytes=expected)
-            fetched += [(message, False) for message in bodies]
+        budget = self._settings.fetch_batch_bytes
+        # Bodies within the byte budget, then headers of the too-large ones; each FETCH
+        # answer is stored and parsed while the next one is on the wire.
+        requests = [(group, False) for group in _byte_budget_groups(small, budget)]
         if large:
-            headers = await self._session.fetch([s.uid for s in large], header_only=True)
-            fetched += [(message, True) for message in headers]
+            requests.append((large, True))
         outcomes: list[Outcome] = []
         seen_in_batch: set[Identity] = set()
         seen_contents: set[str] = set()
-        parsed_all = []
-        for message, too_large in fetched:
-            stored = await self._raw.put(message.raw)
-            parsed_all.append((message, too_large, stored.sha256, parse_message(message.raw)))
+        parsed_all: list[tuple[FetchedMessage, bool, str, ParsedMessage]] = []
+        arriving = self._start_fetch(requests, 0)
+        try:
+            for index, (_, too_large) in enumerate(requests):
+                assert arriving is not None
+                messages = await arriving
+                arriving = self._start_fetch(requests, index + 1)
+                raws = [message.raw for message in messages]
+                stored, read = await asyncio.gather(self._raw.put_many(raws), _parse_all(raws))
+                parsed_all += [
+                    (message, too_large, raw.sha256, fields)
+                    for message, raw, fields in zip(messages, stored, read, strict=True)
+                ]
+        finally:
+            if arriving is not None and not arriving.done():
+                # Failing mid-batch: the error goes up and the session is dropped; the FETCH
+                # still in flight is cancelled and its outcome consumed, never left pending.
+                arriving.cancel()
+                arriving.add_done_callback(_consume_outcome)
         async with self._pool.acquire() as conn:
             known = await mailbox_store.known_identities(
                 conn,
@@ -369,6 +392,21 @@ class FolderSync:
             )
             outcomes.append(Outcome(row, event))
         return outcomes
+
+    def _start_fetch(
+        self, requests: Sequence[tuple[Sequence[MessageSummary], bool]], index: int
+    ) -> asyncio.Task[list[FetchedMessage]] | None:
+        """The FETCH of `requests[index]` (None past the end), started now; the session
+        runs one at a time."""
+        if index >= len(requests):
+            return None
+        group, header_only = requests[index]
+        uids = [s.uid for s in group]
+        if header_only:
+            fetch = self._session.fetch(uids, header_only=True)
+        else:
+            fetch = self._session.fetch(uids, expected_bytes=sum(s.size for s in group))
+        return asyncio.create_task(fetch)
 
     # -- moves and deletes (R8) --------------------------------------------------------------
 
@@ -432,6 +470,31 @@ class FolderSync:
                         found.add((message.message_id, message.size))
                         del pending[summary.message_id or ""]
         return found
+
+
+async def _parse_all(raws: Sequence[bytes]) -> list[ParsedMessage]:
+    """`parse_message` of each, in the parser processes (here when they are unavailable)."""
+    global _parsers
+    if not raws:
+        return []
+    if _parsers is None:
+        # spawn: a fork of this process would copy its event loop and its threads' locks.
+        _parsers = ProcessPoolExecutor(_PARSERS, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_parsers, _parse_each, raws)
+    except BrokenProcessPool:
+        log.warning("a parser process died; parsing this batch here and restarting them")
+        _parsers = None
+        return _parse_each(raws)
+
+
+def _parse_each(raws: Sequence[bytes]) -> list[ParsedMessage]:
+    return [parse_message(raw) for raw in raws]
+
+
+def _consume_outcome(task: asyncio.Task[list[FetchedMessage]]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _identity(summary: MessageSummary) -> Identity:

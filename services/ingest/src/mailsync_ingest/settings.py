@@ -35,9 +35,18 @@ class IngestSettings(ServiceSettings):
             "store (a private CA); verification itself is never switched off."
         ),
     )
-    fetch_batch: int = Field(default=50, ge=1, description="Messages fetched per IMAP round trip.")
+    fetch_batch: int = Field(
+        default=200,
+        ge=1,
+        description="Messages recorded per transaction (their summaries in one round trip).",
+    )
     fetch_batch_bytes: int = Field(
-        default=8_000_000, ge=1, description="Bodies fetched per IMAP round trip, in bytes."
+        default=2_000_000,
+        ge=1,
+        description=(
+            "Bodies fetched per IMAP round trip, in bytes; a batch's next FETCH is on the wire "
+            "while the previous answer is stored and parsed."
+        ),
     )
     backfill_chunk: int = Field(
         default=500,

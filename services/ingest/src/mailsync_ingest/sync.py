@@ -19,15 +19,23 @@ IDLE on the first folder in scope (the inbox) — re-issued every `idle_renew_se
 interrupted every `poll_seconds` to STATUS-check the other folders — or sleep `poll_seconds`
 where the server has no IDLE. A dropped connection reconnects with capped, fully jittered
 exponential backoff; refused credentials stop the account with one `reauth_required` (R5).
+
+An idle account costs tens of KiB; its sync burst (connect, catch-up, backfill) costs far
+more, and glibc keeps what the burst freed unless asked. So after a round in which some
+account went from a burst to waiting, the replica gives freed heap back (`malloc_trim`),
+at most once per lease round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
 import random
 import uuid
+from collections.abc import Callable
 
 from mailsync_contracts import (
     AccountIdData,
@@ -59,10 +67,35 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
+    trim: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    return trim
+
+
+def give_back_freed_memory() -> None:
+    """Return to the system the heap that freed objects left behind: without it, about a
+    fifth of what a thousand initial syncs added to RSS stays there, unused."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def reconnect_delay(attempt: int, base: float, cap: float) -> float:
     """Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a server restart
     does not bring every account back in the same second."""
     return random.uniform(0, min(cap, base * 2 ** min(attempt, 30)))
+
+
+def _stop_if_asked() -> None:
+    """Raise `CancelledError` when this task was asked to stop, even if a library swallowed
+    the cancellation on its way up (aioimaplib awaits `asyncio.wait_for`, which on Python 3.11
+    can return a result instead of raising, CPython gh-86296): `Task.cancelling()` still
+    counts the request. Without this, a sync outlives its replica and retries forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class MailboxSync:
@@ -78,6 +111,10 @@ class MailboxSync:
         self.replica = f"ingest-{uuid.uuid4()}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._accounts: dict[str, Account] = {}
+        self._burst_ended = False
+
+    def _note_burst_ended(self) -> None:
+        self._burst_ended = True
 
     async def supervise(self) -> None:
         try:
@@ -86,6 +123,9 @@ class MailboxSync:
                     await self._round()
                 except Exception:
                     log.exception("cannot renew or claim accounts; retrying")
+                if self._burst_ended:
+                    self._burst_ended = False
+                    give_back_freed_memory()
                 await asyncio.sleep(self._settings.lease_renew_seconds)
         finally:
             await self._stop_all()
@@ -109,7 +149,13 @@ class MailboxSync:
         for account_id, account in active.items():
             if account_id not in self._tasks:
                 sync = AccountSync(
-                    account, self._runtime, self._settings, self._cipher, self._raw, self.replica
+                    account,
+                    self._runtime,
+                    self._settings,
+                    self._cipher,
+                    self._raw,
+                    self.replica,
+                    self._note_burst_ended,
                 )
                 self._accounts[account_id] = account
                 self._tasks[account_id] = asyncio.create_task(sync.run(), name=f"sync:{account_id}")
@@ -141,13 +187,17 @@ class AccountSync:
         cipher: CredentialCipher,
         raw: RawStore,
         replica: str,
+        burst_ended: Callable[[], None],
     ) -> None:
+        """`burst_ended` is called each time the sync goes from catching up or backfilling
+        to waiting for a change."""
         self._account = account
         self._runtime = runtime
         self._settings = settings
         self._cipher = cipher
         self._raw = raw
         self._replica = replica
+        self._burst_ended = burst_ended
         preset = preset_by_name(account.provider) if account.provider else None
         self._conventions = preset.folders if preset else None
         self._synced_announced = False
@@ -159,6 +209,7 @@ class AccountSync:
     async def run(self) -> None:
         attempt = 0
         while True:
+            _stop_if_asked()
             try:
                 password = self._cipher.open(self._account.sealed_password).get_secret_value()
                 async with await ImapSession.open(
@@ -185,6 +236,7 @@ class AccountSync:
                 raise
             except Exception:
                 log.exception("sync failed, will retry", extra=self._log_extra())
+            _stop_if_asked()
             delay = reconnect_delay(
                 attempt, self._settings.reconnect_base_seconds, self._settings.reconnect_max_seconds
             )
@@ -209,7 +261,9 @@ class AccountSync:
         checked_at: dict[str, float] = {}
         fingerprints: dict[str, tuple[int, int | None, int, int | None]] = {}
         pushed = True
+        bursting = True  # a fresh connection catches up first
         while True:
+            _stop_if_asked()
             now = loop.time()
             if now - listed_at >= settings.folders_refresh_seconds:
                 folders = parse_list_response(await session.list_folders(), self._conventions)
@@ -238,9 +292,12 @@ class AccountSync:
                     backfilling = True
                     break
             if backfilling:
-                pushed = True
+                pushed = bursting = True
                 continue
             await self._announce_synced()
+            if bursting:
+                bursting = False
+                self._burst_ended()
             pushed = await self._wait_for_change(session, folders_sync, pushed_folder, checked_at)
 
     async def _wait_for_change(

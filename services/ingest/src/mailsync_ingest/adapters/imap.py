@@ -6,6 +6,11 @@ Every server answer that is not OK becomes an `ImapError` carrying the server's 
 authentication refusal becomes `ImapAuthenticationFailed` so the sync can stop that account
 (R5) instead of retrying a wrong password forever. TLS always verifies the certificate and the
 host name against the system trust store.
+
+Timeouts are `asyncio.timeout` blocks, never `asyncio.wait_for`: on Python 3.11 `wait_for`
+returns the inner result when the command completes just as the caller is cancelled, which
+swallows the cancellation (CPython gh-86296) and leaves a sync running after its replica
+stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import functools
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
@@ -116,12 +121,12 @@ class ImapSession:
         """Connect, secure (per `endpoint.security`) and log in. `tls` defaults to the system
         trust store with certificate and host-name checks (see `tls_context`)."""
         context = tls or tls_context()
-        if endpoint.security == "tls":
-            client = aioimaplib.IMAP4_SSL(
-                endpoint.host, endpoint.port, timeout=timeout_seconds, ssl_context=context
-            )
-        else:
-            client = aioimaplib.IMAP4(endpoint.host, endpoint.port, timeout=timeout_seconds)
+        client = _Client(
+            endpoint.host,
+            endpoint.port,
+            timeout=timeout_seconds,
+            ssl_context=context if endpoint.security == "tls" else None,
+        )
         try:
             await client.wait_hello_from_server()
             if endpoint.security == "starttls":
@@ -140,7 +145,9 @@ class ImapSession:
 
     async def _enable_extensions(self) -> None:
         # Servers may announce more after login (RFC 3501 §6.2.3): ask again.
-        await self._client.protocol.capability()
+        protocol = self._client.protocol
+        await protocol.capability()
+        protocol.capabilities = _shared_capabilities(frozenset(protocol.capabilities))
         if self.has("QRESYNC") and self.has("ENABLE"):
             response = await self._client.enable("QRESYNC")
             self.qresync = self.condstore = response.result == "OK"
@@ -185,12 +192,10 @@ class ImapSession:
         elif self.condstore:
             argument += " (CONDSTORE)"
         command = "EXAMINE" if readonly else "SELECT"
-        response = await asyncio.wait_for(
-            self._client.protocol.execute(
+        async with asyncio.timeout(self._timeout):
+            response = await self._client.protocol.execute(
                 aioimaplib.Command(command, self._client.protocol.new_tag(), argument)
-            ),
-            self._timeout,
-        )
+            )
         _check(response, f"{command} {folder}")
         if command == "EXAMINE":
             # aioimaplib only tracks the state for its own select(); EXAMINE selects too.
@@ -241,12 +246,9 @@ class ImapSession:
         """Flags, size and Message-ID of the given messages, by ascending UID."""
         if not uids:
             return []
-        response = await self._client.uid(
-            "fetch",
-            compress_uid_set(uids),
-            "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+        response = await self._uid_fetch(
+            uids, "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])", self._timeout
         )
-        _check(response, "UID FETCH")
         wanted = set(uids)
         summaries = []
         for uid, attributes, literal in _fetch_items(response.lines):
@@ -267,16 +269,11 @@ class ImapSession:
         if not uids:
             return []
         section = "BODY.PEEK[HEADER]" if header_only else "BODY.PEEK[]"
-        response = await asyncio.wait_for(
-            self._client.protocol.fetch(
-                compress_uid_set(uids),
-                f"(UID FLAGS {section})",
-                by_uid=True,
-                timeout=self._timeout,
-            ),
+        response = await self._uid_fetch(
+            uids,
+            f"(UID FLAGS {section})",
             self._timeout + _SECONDS_PER_MB * expected_bytes / 1_000_000,
         )
-        _check(response, "UID FETCH")
         wanted = set(uids)
         return sorted(
             (
@@ -286,6 +283,25 @@ class ImapSession:
             ),
             key=lambda m: m.uid,
         )
+
+    async def _uid_fetch(
+        self, uids: Sequence[int], items: str, deadline_seconds: float
+    ) -> aioimaplib.Response:
+        """UID FETCH through `_Fetch`; silent for `self._timeout` or running past
+        `deadline_seconds` in all is an error."""
+        protocol = self._client.protocol
+        command = _Fetch(
+            protocol.new_tag(),
+            compress_uid_set(uids),
+            items,
+            prefix="UID",
+            loop=protocol.loop,
+            timeout=self._timeout,
+        )
+        async with asyncio.timeout(deadline_seconds):
+            response: aioimaplib.Response = await protocol.execute(command)
+        _check(response, "UID FETCH")
+        return response
 
     async def idle(self, seconds: float) -> bool:
         """Wait in IDLE for up to `seconds`; True when the server reported a change. The
@@ -301,7 +317,10 @@ class ImapSession:
                 if remaining <= 0:
                     break
                 try:
-                    pushed = await client.wait_server_push(timeout=remaining)
+                    # The queue itself, not `wait_server_push`: its `wait_for` would keep one
+                    # more task per idle account alive for the whole IDLE.
+                    async with asyncio.timeout(remaining):
+                        pushed = await client.protocol.idle_queue.get()
                 except TimeoutError:
                     break
                 if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
@@ -314,8 +333,65 @@ class ImapSession:
             raise
         if client.has_pending_idle():
             client.idle_done()
-        await asyncio.wait_for(idle, self._timeout)
+        async with asyncio.timeout(self._timeout):
+            await idle
         return changed
+
+
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol without the cost that dominated a big initial sync: its
+    `data_received` formats every received chunk for a debug log line, enabled or not
+    (a third of the event loop's time while fetching bodies). The rest is unchanged."""
+
+    incomplete_line: bytes
+    current_command: aioimaplib.Command | None
+
+    def data_received(self, d: bytes) -> None:
+        try:
+            self._handle_responses(
+                self.incomplete_line + d, self._handle_line, self.current_command
+            )
+            self.incomplete_line = b""
+            self.current_command = None
+        except aioimaplib.IncompleteRead as incomplete_read:
+            self.current_command = incomplete_read.cmd
+            self.incomplete_line = incomplete_read.data
+
+
+class _Fetch(aioimaplib.FetchCommand):  # type: ignore[misc]
+    """A FETCH whose "is this item complete?" check looks at the current item only.
+
+    aioimaplib's scans every line received so far for the last `n FETCH (` line on each
+    line it reads, which is quadratic in the number of messages a FETCH returns."""
+
+    def wait_data(self) -> bool:
+        lines = self._resp_lines
+        start = len(lines) - 1
+        while start > 0:
+            line = lines[start]
+            if isinstance(line, bytes) and self.FETCH_MESSAGE_DATA_RE.match(line):
+                break
+            start -= 1
+        current = b"".join(line for line in lines[max(start, 0) :] if isinstance(line, bytes))
+        return current.count(b"(") != current.count(b")")
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    """`aioimaplib.IMAP4` (TLS when given an `ssl_context`) speaking through `_Protocol`."""
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
 
 
 @functools.cache
@@ -327,6 +403,13 @@ def tls_context(extra_ca_file: str | None = None) -> ssl.SSLContext:
     if extra_ca_file:
         context.load_verify_locations(cafile=extra_ca_file)
     return context
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_capabilities(capabilities: frozenset[str]) -> frozenset[str]:
+    """One set per distinct CAPABILITY answer: a thousand sessions to one server would
+    otherwise each keep their own ~40 names (about 4 KiB an account)."""
+    return capabilities
 
 
 def expand_uid_set(text: str) -> list[int]:
@@ -428,15 +511,15 @@ async def _starttls(
     """RFC 3501 §6.2.1 / RFC 2595: upgrade the plaintext connection before anything secret is
     sent; a server that refuses STARTTLS is refused in turn (no silent plaintext fallback)."""
     protocol = client.protocol
-    response = await asyncio.wait_for(
-        protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag())), timeout
-    )
+    async with asyncio.timeout(timeout):
+        response = await protocol.execute(aioimaplib.Command("STARTTLS", protocol.new_tag()))
     if response.result != "OK":
         raise ImapError(f"STARTTLS refused: {_text(response.lines)}")
     loop = asyncio.get_running_loop()
-    transport = await asyncio.wait_for(
-        loop.start_tls(protocol.transport, protocol, context, server_hostname=host), timeout
-    )
+    async with asyncio.timeout(timeout):
+        transport = await loop.start_tls(
+            protocol.transport, protocol, context, server_hostname=host
+        )
     if transport is None:
         raise ImapError("STARTTLS: the TLS handshake did not complete")
     protocol.transport = transport
@@ -489,7 +572,8 @@ def _drop(client: aioimaplib.IMAP4) -> None:
 async def _close_quietly(client: aioimaplib.IMAP4) -> None:
     # The connection is going away either way; a failed LOGOUT changes nothing.
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.logout(), 5)
+        async with asyncio.timeout(5):
+            await client.logout()
     transport = getattr(client.protocol, "transport", None)
     if transport is not None:
         transport.close()
