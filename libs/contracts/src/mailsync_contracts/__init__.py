@@ -50,6 +50,7 @@ from mailsync_contracts.crm import (
     CrmProject,
     CrmTeam,
     CrmUser,
+    ItemVisibility,
 )
 from mailsync_contracts.deadletter import DeadLetterRecorded, DeadLetterRecordedData
 from mailsync_contracts.envelope import ContractModel, Envelope
@@ -208,6 +209,7 @@ __all__ = [
     "HitReason",
     "IngestedAttachment",
     "IngestedEvent",
+    "ItemVisibility",
     "ItemRef",
     "LinkCandidate",
     "LinkChoiceNeededData",

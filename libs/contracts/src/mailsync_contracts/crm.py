@@ -15,6 +15,10 @@ from pydantic import Field
 from mailsync_contracts.envelope import ContractModel, Envelope
 from mailsync_contracts.values import EntityKind
 
+ItemVisibility = Literal["owner", "team", "company"]
+"""Who may see a deal, lead or project: its owner, the owner's teams, or the whole company.
+Admins see every item. A thread's `shared` visibility follows its linked items (R14)."""
+
 
 class CrmPerson(ContractModel):
     kind: Literal["person"] = "person"
@@ -33,7 +37,7 @@ class CrmOrganization(ContractModel):
 
 
 class CrmDeal(ContractModel):
-    """A deal; only `open` deals are candidates for auto-linking (R13)."""
+    """A deal; only `open`, not `archived` deals are candidates for auto-linking (R13)."""
 
     kind: Literal["deal"] = "deal"
     id: str
@@ -42,10 +46,12 @@ class CrmDeal(ContractModel):
     person_ids: tuple[str, ...] = ()
     organization_id: str | None = None
     owner_user_id: str | None = None
+    visible_to: ItemVisibility = "company"
+    archived: bool = False
 
 
 class CrmLead(ContractModel):
-    """A lead; only `open` leads are candidates for auto-linking (R13)."""
+    """A lead; only `open`, not `archived` leads are candidates for auto-linking (R13)."""
 
     kind: Literal["lead"] = "lead"
     id: str
@@ -54,10 +60,12 @@ class CrmLead(ContractModel):
     person_ids: tuple[str, ...] = ()
     organization_id: str | None = None
     owner_user_id: str | None = None
+    visible_to: ItemVisibility = "company"
+    archived: bool = False
 
 
 class CrmProject(ContractModel):
-    """A project; only `open` projects are candidates for auto-linking (R13)."""
+    """A project; only `open`, not `archived` ones are candidates for auto-linking (R13)."""
 
     kind: Literal["project"] = "project"
     id: str
@@ -66,12 +74,15 @@ class CrmProject(ContractModel):
     person_ids: tuple[str, ...] = ()
     organization_id: str | None = None
     owner_user_id: str | None = None
+    visible_to: ItemVisibility = "company"
+    archived: bool = False
 
 
 class CrmUser(ContractModel):
     """A CRM user: their addresses are "own" addresses, never matched to persons (R12, R26).
 
     `alternative_emails` holds only addresses the user verified by a confirmation email (R26).
+    `is_admin` lets a user see every item, never another user's private mail (R14).
     """
 
     kind: Literal["user"] = "user"
@@ -81,6 +92,8 @@ class CrmUser(ContractModel):
     alternative_emails: tuple[str, ...] = ()
     linking_mode: Literal["automatic", "manual"]
     team_ids: tuple[str, ...] = ()
+    is_admin: bool = False
+    plan: Literal["growth", "premium", "ultimate"] | None = None
 
 
 class CrmTeam(ContractModel):
