@@ -267,7 +267,7 @@ async def test_killing_and_restarting_the_linker_between_two_messages_loses_and_
     )
 
     stored = await e2e_db.fetch(
-        "SELECT message_key FROM linker.messages WHERE account_id = $1", s.account_id
+        "SELECT message_key FROM linker.thread_messages WHERE account_id = $1", s.account_id
     )
     assert len(stored) == 2
     threads = await e2e_db.fetchval(

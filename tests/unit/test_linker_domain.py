@@ -11,9 +11,9 @@ from mailsync_linker.domain import (
     address_key,
     external_participants,
     message_key,
-    person_links,
     referenced_ids,
 )
+from mailsync_linker.linking import person_links
 
 SHA = "ab" * 32
 OWN = ["dana@demo-sales.test", "marco@demo-sales.test"]
@@ -159,7 +159,7 @@ def test_r12_each_matched_person_brings_their_organization_once(
     organization_of_person: dict[str, str | None],
     expected: list[Link],
 ) -> None:
-    links = person_links(participants, persons_by_email, organization_of_person)
+    links = person_links([p.key for p in participants], persons_by_email, organization_of_person)
     assert links == expected
     assert all(link.origin == "auto" for link in links)
 

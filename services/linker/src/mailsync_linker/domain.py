@@ -1,15 +1,15 @@
-"""The linker's rules as pure functions: who takes part in a thread, what it links to, which
-thread a message belongs to. No I/O here; handlers load the facts and store the outcome.
+"""The linker's identity rules as pure functions: how addresses compare and who on a message is
+a customer (R12), and which identifiers name a message and its conversation (R11). No I/O
+here; the rules of threading, linking and visibility have modules of their own
+(`conversation`, `linking`, `visibility`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailsync_contracts import normalize_email_address
-
-LINKABLE_BY_PERSON = ("person", "organization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +69,6 @@ def external_participants(
             continue
         seen[key] = Address(key, address.name)
     return list(seen.values())
-
-
-def person_links(
-    participants: Iterable[Address],
-    persons_by_email: Mapping[str, Iterable[str]],
-    organization_of_person: Mapping[str, str | None],
-) -> list[Link]:
-    """Each matched person, and the organization each person belongs to (R12)."""
-    links: dict[tuple[str, str], Link] = {}
-    for participant in participants:
-        for person_id in sorted(persons_by_email.get(participant.key, ())):
-            links.setdefault(("person", person_id), Link("person", person_id))
-            organization_id = organization_of_person.get(person_id)
-            if organization_id:
-                links.setdefault(
-                    ("organization", organization_id), Link("organization", organization_id)
-                )
-    return list(links.values())
 
 
 def message_key(message_id: str | None, raw_sha256: str) -> str:
