@@ -14,6 +14,7 @@ from mailsync_contracts.topics import (
 )
 from mailsync_linker import handlers
 from mailsync_linker.settings import LinkerSettings
+from mailsync_platform.consumer import UseCase
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
 
 THREAD_COMMAND_TYPES = (
@@ -28,32 +29,28 @@ THREAD_COMMAND_TYPES = (
 )
 
 
+USE_CASES: dict[str, dict[str, UseCase]] = {
+    CRM_ENTITIES: {
+        "crm.entity.upserted": handlers.entity_upserted,
+        "crm.entity.deleted": handlers.entity_deleted,
+    },
+    INGESTED: {
+        "mail.message.ingested": handlers.mail_record,
+        "mail.message.expunged": handlers.mail_record,
+    },
+    OUTBOUND: {"mail.message.sent": handlers.mail_record},
+    ACCOUNTS: {
+        "mail.account.connected": handlers.account_connected,
+        "mail.account.disconnected": handlers.account_disconnected,
+    },
+    THREAD_COMMANDS: dict.fromkeys(THREAD_COMMAND_TYPES, handlers.thread_command),
+}
+"""The use case of every event type the linker acts on, by topic."""
+
+
 def subscribe(runtime: Runtime) -> None:
-    runtime.consumer.subscribe(
-        CRM_ENTITIES,
-        {
-            "crm.entity.upserted": handlers.entity_upserted,
-            "crm.entity.deleted": handlers.entity_deleted,
-        },
-    )
-    runtime.consumer.subscribe(
-        INGESTED,
-        {
-            "mail.message.ingested": handlers.mail_record,
-            "mail.message.expunged": handlers.mail_record,
-        },
-    )
-    runtime.consumer.subscribe(OUTBOUND, {"mail.message.sent": handlers.mail_record})
-    runtime.consumer.subscribe(
-        ACCOUNTS,
-        {
-            "mail.account.connected": handlers.account_connected,
-            "mail.account.disconnected": handlers.account_disconnected,
-        },
-    )
-    runtime.consumer.subscribe(
-        THREAD_COMMANDS, dict.fromkeys(THREAD_COMMAND_TYPES, handlers.thread_command)
-    )
+    for topic, use_cases in USE_CASES.items():
+        runtime.consumer.subscribe(topic, use_cases)
 
 
 def create_app(settings: LinkerSettings | None = None) -> Starlette:
