@@ -20,7 +20,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from mailsync_devstack.demo_data import demo_mailbox
-from mailsync_ingest.parsing import parse_message
+from mailsync_mime.parsing import parse_message
 
 CORPUS_SIZE = 600
 SEED = 35

@@ -17,7 +17,7 @@ import pytest
 from mailsync_contracts.topics import ACCOUNT_COMMANDS, INGESTED
 from mailsync_devstack.dovecot import Dovecot, MailboxUser, crlf
 from mailsync_devstack.stack import LocalStack
-from mailsync_ingest.parsing import parse_message
+from mailsync_mime.parsing import parse_message
 from mailsync_rawstore import LocalRawStore
 from tests.support.ingest import IngestUnderTest, connect_command
 from tests.support.nasty_mime import NASTY_MESSAGES

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bench.mailbox_corpus import generate
 
-from mailsync_ingest.parsing import parse_message
+from mailsync_mime.parsing import parse_message
 
 CHARSETS = {
     "UTF-8",

@@ -11,8 +11,8 @@ import pytest
 from mailsync_ingest import message_events
 from mailsync_ingest.adapters.imap import FetchedMessage, ImapEndpoint
 from mailsync_ingest.message_events import Place
-from mailsync_ingest.parsing import ParsedMessage, parse_message
 from mailsync_ingest.repository import Account
+from mailsync_mime.parsing import ParsedMessage, parse_message
 
 ACCOUNT = Account(
     account_id="acct-1",

@@ -19,8 +19,8 @@ from mailsync_ingest.domain import (
     refuse_connect,
 )
 from mailsync_ingest.message_events import Place, ingested_event
-from mailsync_ingest.parsing import AttachmentInfo, ParsedMessage, Participant, parse_message
 from mailsync_ingest.repository import Account
+from mailsync_mime.parsing import AttachmentInfo, ParsedMessage, Participant, parse_message
 
 NOW = datetime(2025, 10, 20, 15, 0, tzinfo=UTC)
 

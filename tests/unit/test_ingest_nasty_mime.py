@@ -19,8 +19,8 @@ import pytest
 from bench.parsing import corpus as bench_corpus
 
 from mailsync_devstack.demo_data import demo_mailbox
-from mailsync_ingest import parsing
-from mailsync_ingest.parsing import SNIPPET_LENGTH, ParsedMessage, parse_message
+from mailsync_mime import parsing
+from mailsync_mime.parsing import SNIPPET_LENGTH, ParsedMessage, parse_message
 from tests.support.nasty_mime import NASTY_MESSAGES, NastyMessage
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

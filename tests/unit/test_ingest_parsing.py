@@ -22,7 +22,7 @@ from mailsync_devstack import demo_crm as crm
 from mailsync_devstack import demo_mailbox as demo
 from mailsync_devstack.demo_data import DEMO_OWNER_EMAIL, DemoMessage, demo_mailbox
 from mailsync_ingest.adapters.imap import FetchedMessage, _parse_fetch
-from mailsync_ingest.parsing import (
+from mailsync_mime.parsing import (
     SNIPPET_LENGTH,
     ParsedMessage,
     Participant,

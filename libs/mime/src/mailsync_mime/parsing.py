@@ -234,16 +234,31 @@ def parse_message(raw: bytes) -> ParsedMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One message as `_parse` read it: the normalized fields, the MIME tree they came from,
+    and the body part behind each of `parsed.attachments`, in the same order (the bodies
+    module addresses attachments through it, so an index means the same in both)."""
+
+    parsed: ParsedMessage
+    tree: Message
+    attachment_parts: tuple[Message, ...]
+
+
 def _parse(raw: bytes, *, headers_only: bool) -> ParsedMessage:
+    return _read(raw, headers_only=headers_only).parsed
+
+
+def _read(raw: bytes, *, headers_only: bool) -> _Reading:
     errors: list[str] = []
     message = None if headers_only else _read_structure(raw)
     if message is None:
         message = _STDLIB_PARSER.parsebytes(raw, headersonly=headers_only)
-    text, has_html, attachments = ("", False, []) if headers_only else _walk_body(message, errors)
+    text, has_html, found = ("", False, []) if headers_only else _walk_body(message, errors)
     message_id = _header(message, "Message-ID", errors)
     references = _header(message, "References", errors)
     subject = _decode_words(_header(message, "Subject", errors), errors)
-    return ParsedMessage(
+    parsed = ParsedMessage(
         message_id=_first_message_id(message_id),
         in_reply_to=_first_message_id(_header(message, "In-Reply-To", errors)),
         references=_message_ids(references),
@@ -256,9 +271,10 @@ def _parse(raw: bytes, *, headers_only: bool) -> ParsedMessage:
         reply_to=_addresses(message, "Reply-To", errors),
         snippet=_snippet(text),
         has_html=has_html,
-        attachments=tuple(attachments),
+        attachments=tuple(info for info, _ in found),
         parse_errors=tuple(dict.fromkeys(_clean(e) for e in errors)),
     )
+    return _Reading(parsed, message, tuple(part for _, part in found))
 
 
 def _read_structure(raw: bytes) -> Message | None:
@@ -568,12 +584,24 @@ def _readable(text: str) -> str:
     return _clean(_WHITESPACE.sub(" ", text)).strip()
 
 
-def _walk_body(message: Message, errors: list[str]) -> tuple[str, bool, list[AttachmentInfo]]:
+def _is_container(part: Message, content_type: str, disposition: str | None) -> bool:
+    """Whether the reading descends into the part's children: every multipart, and an
+    embedded message (message/rfc822, a delivery report) unless it is attached as a file,
+    in which case it is one attachment, not its inner parts."""
+    return part.is_multipart() and not (
+        content_type.startswith("message/") and disposition == "attachment"
+    )
+
+
+def _walk_body(
+    message: Message, errors: list[str]
+) -> tuple[str, bool, list[tuple[AttachmentInfo, Message]]]:
     """The first plain-text body (or the text of the first HTML body), whether there is an
-    HTML body, and the attachments; MIME defects of every part are reported."""
+    HTML body, and the attachments with the part each was read from; MIME defects of every
+    part are reported."""
     text = ""
     html_body: str | None = None
-    attachments: list[AttachmentInfo] = []
+    attachments: list[tuple[AttachmentInfo, Message]] = []
     errors.extend(type(defect).__name__ for defect in message.defects)
     # Depth-first, in document order, without recursion: nesting depth is the sender's choice.
     stack: list[Message] = [message]
@@ -583,9 +611,7 @@ def _walk_body(message: Message, errors: list[str]) -> tuple[str, bool, list[Att
             errors.extend(type(defect).__name__ for defect in part.defects)
         content_type = part.get_content_type()
         disposition = part.get_content_disposition()
-        if part.is_multipart() and not (
-            content_type.startswith("message/") and disposition == "attachment"
-        ):
+        if _is_container(part, content_type, disposition):
             children = part.get_payload()
             if isinstance(children, list):
                 stack.extend(reversed([c for c in children if isinstance(c, Message)]))
@@ -599,14 +625,13 @@ def _walk_body(message: Message, errors: list[str]) -> tuple[str, bool, list[Att
             or not content_type.startswith("text/")
             or (filename is not None and not (is_body_type and disposition == "inline"))
         ):
-            attachments.append(
-                AttachmentInfo(
-                    filename=filename,
-                    content_type=_clean(_FOLD.sub("", content_type)),
-                    size=_size(part, errors),
-                    content_id=_first_message_id(_header(part, "Content-ID", errors)),
-                )
+            info = AttachmentInfo(
+                filename=filename,
+                content_type=_clean(_FOLD.sub("", content_type)),
+                size=_size(part, errors),
+                content_id=_first_message_id(_header(part, "Content-ID", errors)),
             )
+            attachments.append((info, part))
             continue
         if content_type == "text/plain" and not text.strip():
             text = _part_text(part, errors)

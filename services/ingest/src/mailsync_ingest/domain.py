@@ -24,7 +24,7 @@ from mailsync_contracts import (
     UpdateAccountSettingsData,
     normalize_email_address,
 )
-from mailsync_ingest.parsing import ParsedMessage, Participant
+from mailsync_mime.parsing import ParsedMessage, Participant
 
 Plan = Literal["growth", "premium", "ultimate"]
 

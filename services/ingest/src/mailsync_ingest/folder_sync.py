@@ -45,10 +45,10 @@ from mailsync_ingest.adapters.imap import (
 from mailsync_ingest.folders import Folder, folders_a_message_can_move_to
 from mailsync_ingest.mailbox_store import FolderCursor, Identity, NewRow, SeenMessage
 from mailsync_ingest.message_events import Place, describe, expunged_event, screened_event
-from mailsync_ingest.parsing import ParsedMessage, parse_message
 from mailsync_ingest.repository import Account
 from mailsync_ingest.screening import Blocklist, screening_reason
 from mailsync_ingest.settings import IngestSettings
+from mailsync_mime.parsing import ParsedMessage, parse_message
 from mailsync_platform.outbox import Publishable, stage, stage_many
 from mailsync_rawstore import RawStore
 

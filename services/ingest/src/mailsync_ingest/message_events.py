@@ -22,8 +22,8 @@ from mailsync_contracts import (
 from mailsync_contracts.ingested import FolderRole
 from mailsync_ingest.adapters.imap import FetchedMessage
 from mailsync_ingest.domain import contract_addresses, contract_attachments
-from mailsync_ingest.parsing import ParsedMessage, parse_message
 from mailsync_ingest.repository import Account
+from mailsync_mime.parsing import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
 
