@@ -29,13 +29,34 @@ from mailsync_devstack.demo_data import (
 NOW = datetime(2025, 10, 20, 15, 0, tzinfo=UTC)
 COMPANY = "company-1"
 
+_ITEM_FIELDS = {
+    "kind",
+    "id",
+    "title",
+    "status",
+    "person_ids",
+    "organization_id",
+    "owner_user_id",
+    "visible_to",
+    "archived",
+}
 ENTITY_FIELDS = {
     "person": {"kind", "id", "name", "emails", "organization_id", "owner_user_id"},
     "organization": {"kind", "id", "name", "domains"},
-    "deal": {"kind", "id", "title", "status", "person_ids", "organization_id", "owner_user_id"},
-    "lead": {"kind", "id", "title", "status", "person_ids", "organization_id", "owner_user_id"},
-    "project": {"kind", "id", "title", "status", "person_ids", "organization_id", "owner_user_id"},
-    "user": {"kind", "id", "name", "email", "alternative_emails", "linking_mode", "team_ids"},
+    "deal": _ITEM_FIELDS,
+    "lead": _ITEM_FIELDS,
+    "project": _ITEM_FIELDS,
+    "user": {
+        "kind",
+        "id",
+        "name",
+        "email",
+        "alternative_emails",
+        "linking_mode",
+        "team_ids",
+        "is_admin",
+        "plan",
+    },
     "team": {"kind", "id", "name", "member_user_ids"},
 }
 ITEM_STATUSES = {

@@ -37,6 +37,7 @@ class DemoUser:
     alternative_emails: tuple[str, ...]
     linking_mode: Literal["automatic", "manual"]
     team_ids: tuple[str, ...]
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ MARCO = DemoUser(
     alternative_emails=(),
     linking_mode="manual",
     team_ids=("team-1",),
+    is_admin=True,
 )
 DEMO_OWNER_USER_ID = DANA.id
 DEMO_OWNER_EMAIL = DANA.email
@@ -247,6 +249,8 @@ def _entity(
                 "alternative_emails": list(record.alternative_emails),
                 "linking_mode": record.linking_mode,
                 "team_ids": list(record.team_ids),
+                "is_admin": record.is_admin,
+                "plan": "ultimate",
             }
         case DemoTeam():
             return {
@@ -280,6 +284,8 @@ def _entity(
                 "person_ids": list(record.person_ids),
                 "organization_id": record.organization_id,
                 "owner_user_id": record.owner_user_id,
+                "visible_to": "company",
+                "archived": False,
             }
 
 
