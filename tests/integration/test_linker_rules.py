@@ -553,3 +553,26 @@ async def test_mark_read_clears_unread_and_marking_unread_sets_it(db: LinkerDb) 
     assert not (await db.thread(thread))["unread"]
     await db.apply(action(MarkThreadRead, thread, read=False))
     assert (await db.thread(thread))["unread"]
+
+
+async def test_r11_one_poll_files_a_conversation_in_order_and_the_same_message_twice_once(
+    db: LinkerDb,
+) -> None:
+    await db.apply(person("p-poll", CUSTOMER), deal("d-poll", "p-poll"))
+    original = from_customer(message_id="p1@customer.test", subject="Renewal")
+    reply = from_customer(
+        message_id="p2@sales.test", sender=ANNA, to=[CUSTOMER], in_reply_to="p1@customer.test"
+    )
+    by_subject = from_customer(message_id="p3@customer.test", subject="Re: Renewal")
+    unrelated = from_customer(message_id="p4@other.test", sender=OTHER, subject="Hello")
+    staged = await db.apply_poll(
+        original, reply, original, by_subject, unrelated, expunged(unrelated)
+    )
+    thread = await db.thread_of("acct-anna", "p1@customer.test")
+    assert await db.thread_of("acct-anna", "p2@sales.test") == thread
+    assert await db.thread_of("acct-anna", "p3@customer.test") == thread
+    assert (await db.thread(thread))["message_count"] == 3
+    assert ("deal", "d-poll", "auto") in await db.links(thread)
+    assert not await db.is_filed("acct-anna", "p4@other.test")
+    updates = threads_events(staged, "mail.thread.updated")
+    assert [e.data.message_count for e in updates if e.data.thread_id == str(thread)] == [3]

@@ -38,7 +38,8 @@ from mailsync_contracts import (
     RawMessageRef,
     decode,
 )
-from mailsync_linker.app import USE_CASES
+from mailsync_linker.app import MAIL_TYPES, USE_CASES
+from mailsync_linker.handlers import mail_batch
 from mailsync_platform.database import migrate
 from mailsync_platform.service import ServiceSpec
 
@@ -78,6 +79,15 @@ class LinkerDb:
             for row in sorted(rows, key=lambda r: r["seq"]):
                 staged.append(decode(row["topic"], bytes(row["payload"])))
         return staged
+
+    async def apply_poll(self, *events: AnyEvent) -> list[Any]:
+        """Mail records as one poll of the batch consumer: one transaction for them all."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await mail_batch(events, conn)
+            rows = await conn.fetch("DELETE FROM outbox RETURNING seq, topic, payload")
+        return [
+            decode(r["topic"], bytes(r["payload"])) for r in sorted(rows, key=lambda r: r["seq"])
+        ]
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
@@ -141,9 +151,12 @@ class LinkerDb:
 
 
 def _use_case(event: AnyEvent) -> Any:
+    """The use case the app subscribes to the event's type; mail as a poll of one."""
     for use_cases in USE_CASES.values():
         if event.type in use_cases:
             return use_cases[event.type]
+    if any(event.type in types for types in MAIL_TYPES.values()):
+        return lambda event, conn: mail_batch([event], conn)
     raise LookupError(f"the linker subscribes no use case to {event.type}")
 
 

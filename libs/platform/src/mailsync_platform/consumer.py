@@ -27,16 +27,19 @@ A transient failure backs off and redelivers the whole poll, as above. Any other
 batch rolls the whole transaction back, and the poll's events are then applied one by one, each
 in its own transaction with a one-element list and the single-record retries, so a poison record
 is dead-lettered as `handler_failed` while every other record of the poll is applied once.
-The poll runs under faststream's batch span, to which each distinct record trace is linked (its
-events are staged in that span's trace, not their records'); a record applied one by one runs
-in a span of its own record's trace.
+The poll runs under faststream's batch span, to which each distinct record trace is linked;
+when all its records belong to one trace (one mail, one command: the quiet case) it is applied
+in a span of that trace, so what it stages continues the trace end to end. A poll of many traces
+stages its events in the batch span's trace. A record applied one by one runs in a span of its
+own record's trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypedDict
 from uuid import UUID
@@ -270,8 +273,9 @@ class Consumer:
     ) -> None:
         """Apply one poll of one topic's `records`, in their order (see the module docstring)."""
         batch_span = trace.get_current_span()
+        links = trace_links(records)
         if batch_span.is_recording():
-            for link in trace_links(records):
+            for link in links:
                 batch_span.add_link(link.context)
         batch: list[tuple[ConsumedRecord, Any]] = []
         for origin in records:
@@ -281,7 +285,8 @@ class Consumer:
         if not batch:
             return
         try:
-            duplicates = await self._apply_batch(batch, use_case)
+            with self._poll_trace(batch[0][0], links, batch_span):
+                duplicates = await self._apply_batch(batch, use_case)
         except TRANSIENT_ERRORS as exc:
             await self._back_off(batch[0][0], exc)
             raise
@@ -309,6 +314,24 @@ class Consumer:
                 links=[trace.Link(batch_span.get_span_context())],
             ):
                 await self._apply_with_retries(origin, event, apply_one)
+
+    @contextlib.contextmanager
+    def _poll_trace(
+        self, first: ConsumedRecord, links: Sequence[trace.Link], batch_span: trace.Span
+    ) -> Iterator[None]:
+        """A poll whose records all belong to one trace (the quiet case: one mail, one
+        command) is applied inside it, so what it stages continues that trace end to end;
+        a poll of many traces stays in its own span, linked to each."""
+        if len({link.context.trace_id for link in links}) != 1:
+            yield
+            return
+        with _tracer.start_as_current_span(
+            f"{first.topic} process",
+            context=propagate.extract(first.headers),
+            kind=trace.SpanKind.CONSUMER,
+            links=[trace.Link(batch_span.get_span_context())],
+        ):
+            yield
 
     async def _decode(self, origin: ConsumedRecord) -> Any | None:
         """The record's event, or None once it has been dead-lettered."""

@@ -34,23 +34,27 @@ USE_CASES: dict[str, dict[str, UseCase]] = {
         "crm.entity.upserted": handlers.entity_upserted,
         "crm.entity.deleted": handlers.entity_deleted,
     },
-    INGESTED: {
-        "mail.message.ingested": handlers.mail_record,
-        "mail.message.expunged": handlers.mail_record,
-    },
-    OUTBOUND: {"mail.message.sent": handlers.mail_record},
     ACCOUNTS: {
         "mail.account.connected": handlers.account_connected,
         "mail.account.disconnected": handlers.account_disconnected,
     },
     THREAD_COMMANDS: dict.fromkeys(THREAD_COMMAND_TYPES, handlers.thread_command),
 }
-"""The use case of every event type the linker acts on, by topic."""
+"""Record by record: CRM changes and user commands are few, and each is its own story."""
+
+MAIL_TYPES: dict[str, tuple[str, ...]] = {
+    INGESTED: ("mail.message.ingested", "mail.message.expunged"),
+    OUTBOUND: ("mail.message.sent",),
+}
+"""Mail is filed a poll at a time (`handlers.mail_batch`): a mailbox's initial sync or a busy
+company's day arrives by the thousand, and a transaction per message cannot keep up."""
 
 
 def subscribe(runtime: Runtime) -> None:
     for topic, use_cases in USE_CASES.items():
         runtime.consumer.subscribe(topic, use_cases)
+    for topic, types in MAIL_TYPES.items():
+        runtime.consumer.subscribe_batch(topic, handlers.mail_batch, types=types)
 
 
 def create_app(settings: LinkerSettings | None = None) -> Starlette:

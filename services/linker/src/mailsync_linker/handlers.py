@@ -44,7 +44,6 @@ __all__ = [
     "entity_deleted",
     "entity_upserted",
     "mail_batch",
-    "mail_record",
     "thread_command",
 ]
 
@@ -180,15 +179,12 @@ async def mail_batch(events: Sequence[Any], conn: DbConnection) -> None:
                 data.folder,
                 data.uidvalidity,
                 data.uid,
-                message_key(data.message_id, data.raw_sha256) if data.raw_sha256 else None,
+                message_key(data.message_id, data.raw_sha256 or "")
+                if data.message_id or data.raw_sha256
+                else None,
             )
         # Screened messages (R9) were never filed: nothing to do.
     await filing.file_arrivals(conn, run)
-
-
-async def mail_record(event: Any, conn: DbConnection) -> None:
-    """One record of the mail topics, as a batch of one."""
-    await mail_batch([event], conn)
 
 
 async def account_connected(event: AccountConnected, conn: DbConnection) -> None:

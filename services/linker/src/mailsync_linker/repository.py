@@ -426,6 +426,10 @@ class Location:
 
 
 async def record_locations(conn: DbConnection, locations: Sequence[Location]) -> None:
+    # One row per place: ON CONFLICT DO UPDATE refuses a place twice in one statement.
+    locations = list(
+        {(loc.account_id, loc.folder, loc.uidvalidity, loc.uid): loc for loc in locations}.values()
+    )
     if not locations:
         return
     await conn.execute(
@@ -599,6 +603,13 @@ class Participant:
 
 
 async def add_participants(conn: DbConnection, participants: Sequence[Participant]) -> None:
+    unique: dict[tuple[UUID, str], Participant] = {}
+    for p in participants:
+        # The first mention names the participant, unless it came without a name.
+        known = unique.get((p.thread_id, p.email))
+        if known is None or (known.name is None and p.name is not None):
+            unique[(p.thread_id, p.email)] = p
+    participants = list(unique.values())
     if not participants:
         return
     await conn.execute(
@@ -707,6 +718,12 @@ async def add_links(
     conn: DbConnection, company_id: str, links: Sequence[tuple[UUID, Link]]
 ) -> None:
     """Add links; an existing link keeps its origin unless a person makes it now."""
+    unique: dict[tuple[UUID, str, str], tuple[UUID, Link]] = {}
+    for thread_id, link in links:
+        key = (thread_id, link.kind, link.entity_id)
+        if key not in unique or link.origin == "manual":
+            unique[key] = (thread_id, link)
+    links = list(unique.values())
     if not links:
         return
     await conn.execute(
