@@ -1,8 +1,9 @@
 """`python -m bench [NAME ...]`: every benchmark, or the named ones; figures printed, nothing
 asserted.
 
-Names: parsing, pipeline, initial_sync, new_mail_latency. Each prints one line per figure,
-prefixed with its name; sizes come from MAILSYNC_BENCH_* variables (see each module).
+Names: parsing, pipeline, initial_sync, new_mail_latency, linker_throughput. Each prints one
+line per figure, prefixed with its name; sizes come from MAILSYNC_BENCH_* variables (see each
+module).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import initial_sync, new_mail_latency, parsing, pipeline
+from bench import initial_sync, linker_throughput, new_mail_latency, parsing, pipeline
 
 Figures = dict[str, float]
 
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[], Coroutine[Any, Any, Figures]]] = {
     "pipeline": pipeline.run,
     "initial_sync": initial_sync.run,
     "new_mail_latency": new_mail_latency.run,
+    "linker_throughput": linker_throughput.run,
 }
 
 

@@ -15,13 +15,18 @@ from mailsync_contracts.topics import (
     CRM_ENTITIES,
     DEADLETTER,
     INGESTED,
+    OUTBOUND,
+    THREAD_COMMANDS,
     THREADS,
 )
 from mailsync_devstack.asyncapi import documents
 
 EXPECTED = {
     "ingest": ({ACCOUNT_COMMANDS}, {INGESTED, ACCOUNTS, DEADLETTER}),
-    "linker": ({CRM_ENTITIES, INGESTED}, {THREADS, DEADLETTER}),
+    "linker": (
+        {CRM_ENTITIES, INGESTED, ACCOUNTS, OUTBOUND, THREAD_COMMANDS},
+        {THREADS, DEADLETTER},
+    ),
     "outbound": ({ACCOUNTS}, {DEADLETTER}),
     "tracking": (set(), {DEADLETTER}),
 }

@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
@@ -34,6 +35,11 @@ AccountType = Literal["personal", "team"]
 LinkOrigin = Literal["auto", "manual"]
 
 
+# What str.isspace() calls whitespace, plus the C0 controls and DEL: one regex pass rather than
+# a Python loop over every character of every address the services validate.
+_WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def normalize_email_address(address: str) -> str:
     """`local@domain` with the domain lower-cased and IDNA-encoded, the local part untouched.
 
@@ -42,7 +48,7 @@ def normalize_email_address(address: str) -> str:
     which is what makes comparisons agree. Raises `ValueError` for text that is not an address.
     """
     candidate = address.strip()
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in candidate):
+    if _WHITESPACE_OR_CONTROL.search(candidate):
         raise ValueError("an email address has no whitespace or control characters")
     # rpartition: a quoted local part may itself contain "@" (RFC 5321 §4.1.2).
     local, at, domain = candidate.rpartition("@")

@@ -6,6 +6,7 @@ here; the rules of threading, linking and visibility have modules of their own
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,9 +30,13 @@ class Address:
         return address_key(self.email)
 
 
+@functools.lru_cache(maxsize=65_536)
 def address_key(email: str) -> str:
     """What two addresses are compared by (R12): the whole address lower-cased, its domain in
-    ASCII (punycode) form, so `a@Bücher.example` and `A@xn--bcher-kva.example` are one."""
+    ASCII (punycode) form, so `a@Bücher.example` and `A@xn--bcher-kva.example` are one.
+
+    Cached: a poll names the same few hundred addresses over and over, and IDNA encoding
+    was the largest cost of filing one."""
     try:
         return normalize_email_address(email).lower()
     except ValueError:  # not an address the contract accepts: compare it as written

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from mailsync_contracts import (
@@ -273,9 +274,11 @@ async def relink(
     person_ids = sorted({p for ids in persons.values() for p in ids})
     organizations = await repository.organizations_of_persons(conn, company_id, person_ids)
     modes: dict[str, str] = {}
+    items: dict[str, list[tuple[ItemCandidate, datetime]]] = {}
     if new_mail:
         owners = sorted({s.owner_user_id for s in states.values()})
         modes = await repository.linking_modes(conn, company_id, owners)
+        items = await repository.open_items_of_persons(conn, company_id, person_ids)
     added: list[tuple[UUID, Link]] = []
     removed: list[tuple[UUID, Link]] = []
     choices: list[tuple[UUID, str, Sequence[str]]] = []
@@ -300,8 +303,8 @@ async def relink(
         ]
         if new_mail:
             matched = {p for e in participants.get(thread_id, ()) for p in persons.get(e, ())}
-            item_links, asked = await _decide_items(
-                conn, company_id, state, links, matched, modes.get(state.owner_user_id)
+            item_links, asked = _decide_items(
+                state, links, matched, items, modes.get(state.owner_user_id)
             )
             thread_added += [(thread_id, lk) for lk in item_links]
             for kind, candidates in asked:
@@ -316,24 +319,23 @@ async def relink(
     await repository.save_choices(conn, choices)
 
 
-async def _decide_items(
-    conn: DbConnection,
-    company_id: str,
+def _decide_items(
     state: repository.ThreadState,
     links: repository.LinkState,
     matched_persons: set[str],
+    items: dict[str, list[tuple[ItemCandidate, datetime]]],
     mode: str | None,
 ) -> tuple[list[Link], list[tuple[str, tuple[ItemCandidate, ...]]]]:
+    """R13 for one thread, from the open items of its matched persons."""
     # An owner the CRM has not told us about yet links automatically, the CRM's default.
     linking: LinkingMode = "manual" if mode == "manual" else "automatic"
-    if linking == "manual" or not matched_persons:
-        return [], []
-    if {lk.kind for lk in links.links if lk.kind in ITEM_KINDS} >= set(ITEM_KINDS):
-        return [], []
-    by_person = await repository.open_items_of_persons(
-        conn, company_id, sorted(matched_persons), state.created_at
-    )
-    candidates = [c for found in by_person.values() for c in found]
+    # Only items known before the thread began: one created later never pulls old mail in.
+    candidates = [
+        candidate
+        for person in sorted(matched_persons)
+        for candidate, known_since in items.get(person, ())
+        if known_since <= state.created_at
+    ]
     decisions = decide_items(
         linking,
         candidates,

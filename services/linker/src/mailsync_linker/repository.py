@@ -217,22 +217,22 @@ async def organizations_of_persons(
 
 
 async def open_items_of_persons(
-    conn: DbConnection, company_id: str, person_ids: Sequence[str], known_before: datetime
-) -> dict[str, list[ItemCandidate]]:
-    """Per person, the open items they are on that the linker knew before `known_before`."""
+    conn: DbConnection, company_id: str, person_ids: Sequence[str]
+) -> dict[str, list[tuple[ItemCandidate, datetime]]]:
+    """Per person, the open items they are on, each with when the linker first knew it."""
     rows = await conn.fetch(
-        "SELECT ip.person_id, ip.kind, ip.item_id, e.attributes->>'title' AS title"
-        " FROM crm_item_persons ip JOIN crm_entities e ON e.company_id = ip.company_id"
-        " AND e.kind = ip.kind AND e.entity_id = ip.item_id"
+        "SELECT ip.person_id, ip.kind, ip.item_id, e.attributes->>'title' AS title,"
+        " e.known_since FROM crm_item_persons ip JOIN crm_entities e"
+        " ON e.company_id = ip.company_id AND e.kind = ip.kind AND e.entity_id = ip.item_id"
         " WHERE ip.company_id = $1 AND ip.person_id = ANY($2::text[]) AND ip.open"
-        " AND NOT e.deleted AND e.known_since <= $3",
+        " AND NOT e.deleted",
         company_id,
         list(set(person_ids)),
-        known_before,
     )
-    found: dict[str, list[ItemCandidate]] = defaultdict(list)
+    found: dict[str, list[tuple[ItemCandidate, datetime]]] = defaultdict(list)
     for row in rows:
-        found[row["person_id"]].append(ItemCandidate(row["kind"], row["item_id"], row["title"]))
+        candidate = ItemCandidate(row["kind"], row["item_id"], row["title"])
+        found[row["person_id"]].append((candidate, row["known_since"]))
     return dict(found)
 
 
@@ -981,6 +981,18 @@ async def forget_messages(
     return list({row["thread_id"] for row in rows})
 
 
+# Every table that hangs off a thread, deleted with it (no cascading foreign keys, see 0002).
+_THREAD_ROWS = (
+    "thread_messages",
+    "thread_message_ids",
+    "thread_participants",
+    "thread_links",
+    "thread_manual_kinds",
+    "thread_unlinks",
+    "thread_link_choices",
+)
+
+
 async def delete_empty_threads(conn: DbConnection, thread_ids: Sequence[UUID]) -> list[UUID]:
     """Delete those of the threads that have no message left; returns them."""
     rows = await conn.fetch(
@@ -988,11 +1000,21 @@ async def delete_empty_threads(conn: DbConnection, thread_ids: Sequence[UUID]) -
         " (SELECT 1 FROM thread_messages m WHERE m.thread_id = t.thread_id) RETURNING thread_id",
         list(set(thread_ids)),
     )
-    return [row["thread_id"] for row in rows]
+    deleted = [row["thread_id"] for row in rows]
+    await _delete_thread_rows(conn, deleted)
+    return deleted
 
 
 async def delete_thread(conn: DbConnection, thread_id: UUID) -> None:
     await conn.execute("DELETE FROM threads WHERE thread_id = $1", thread_id)
+    await _delete_thread_rows(conn, [thread_id])
+
+
+async def _delete_thread_rows(conn: DbConnection, thread_ids: Sequence[UUID]) -> None:
+    if not thread_ids:
+        return
+    for table in _THREAD_ROWS:
+        await conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY($1::uuid[])", thread_ids)
 
 
 async def location_of(

@@ -50,7 +50,9 @@ CREATE TABLE account_members (
 CREATE INDEX account_members_by_user ON account_members (user_id);
 
 -- One conversation in one account's mailbox. The same conversation synced by two users is
--- two threads (each with its owner and visibility) over shared messages.
+-- two threads (each with its owner and visibility) over shared messages. The tables keyed by
+-- thread_id below carry no foreign key to it: the per-row checks cost more than the rest of
+-- filing a poll, and every thread is created and deleted with its rows by repository.py.
 CREATE TABLE threads (
     thread_id         uuid        PRIMARY KEY,
     company_id        text        NOT NULL,
@@ -97,7 +99,7 @@ CREATE TABLE thread_messages (
     account_id    text        NOT NULL,
     message_key   text        NOT NULL,
     message_uid   uuid        NOT NULL UNIQUE,
-    thread_id     uuid        NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id     uuid        NOT NULL,
     company_id    text        NOT NULL,
     sent_at       timestamptz,
     outgoing      boolean     NOT NULL,
@@ -131,7 +133,7 @@ CREATE TABLE deleted_messages (
 CREATE TABLE thread_message_ids (
     account_id  text NOT NULL,
     message_id  text NOT NULL,
-    thread_id   uuid NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id   uuid NOT NULL,
     PRIMARY KEY (account_id, message_id)
 );
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids (thread_id);
@@ -139,7 +141,7 @@ CREATE INDEX thread_message_ids_by_thread ON thread_message_ids (thread_id);
 -- Everyone on the conversation; `external` ones (not the account's, not a colleague's) are
 -- the customers matched to CRM persons (R12). Users' own addresses make R16's participants.
 CREATE TABLE thread_participants (
-    thread_id   uuid    NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id   uuid    NOT NULL,
     company_id  text    NOT NULL,
     email       text    NOT NULL,
     name        text,
@@ -149,7 +151,7 @@ CREATE TABLE thread_participants (
 CREATE INDEX thread_participants_by_email ON thread_participants (company_id, email);
 
 CREATE TABLE thread_links (
-    thread_id   uuid        NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id   uuid        NOT NULL,
     company_id  text        NOT NULL,
     kind        text        NOT NULL,
     entity_id   text        NOT NULL,
@@ -162,12 +164,12 @@ CREATE INDEX thread_links_by_item ON thread_links (company_id, kind, entity_id);
 -- R13: what a user unlinked stays unlinked; a kind a user linked or unlinked by hand is
 -- theirs, and automation leaves that kind of the thread alone from then on.
 CREATE TABLE thread_manual_kinds (
-    thread_id  uuid NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id  uuid NOT NULL,
     kind       text NOT NULL,
     PRIMARY KEY (thread_id, kind)
 );
 CREATE TABLE thread_unlinks (
-    thread_id  uuid NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id  uuid NOT NULL,
     kind       text NOT NULL,
     entity_id  text NOT NULL,
     PRIMARY KEY (thread_id, kind, entity_id)
@@ -176,7 +178,7 @@ CREATE TABLE thread_unlinks (
 -- The candidates a thread last asked its owner to choose between (R13), so a later message
 -- with the same candidates does not ask again.
 CREATE TABLE thread_link_choices (
-    thread_id   uuid   NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+    thread_id   uuid   NOT NULL,
     kind        text   NOT NULL,
     candidates  text[] NOT NULL,
     PRIMARY KEY (thread_id, kind)
