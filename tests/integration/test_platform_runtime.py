@@ -21,6 +21,7 @@ from mailsync_contracts import (
 )
 from mailsync_contracts.topics import ALL_TOPICS, CRM_ENTITIES, DEADLETTER
 from mailsync_devstack.postgres import create_database, drop_database
+from mailsync_platform.consumer import Refused
 from mailsync_platform.database import (
     DbConnection,
     Migration,
@@ -125,6 +126,8 @@ class Probe:
         self.attempts[entity.id] = self.attempts.get(entity.id, 0) + 1
         if entity.id.startswith("explodes"):
             raise RuntimeError("this person cannot be handled")
+        if entity.id.startswith("refused"):
+            raise Refused(f"{entity.id} can never apply")
         self.applied.append(entity.id)
         # Staged back onto its own topic: the relay publishes it, and the consumer then meets the
         # same event id again and must skip it.
@@ -188,10 +191,11 @@ async def test_poison_records_are_dead_lettered_with_their_reason_and_the_consum
             b'{"type": "crm.entity.upserted", "company_id": "' + tag.encode() + b'", "data": 1}',
         )
         await writer.send(CRM_ENTITIES, "x", _person(tag, "explodes-1"))
+        await writer.send(CRM_ENTITIES, "x", _person(tag, "refused-1"))
         await writer.send(CRM_ENTITIES, "x", _person(tag, "fine-1"))
 
         kinds: dict[str, str] = {}
-        for expected in ("not_json", "unknown_type", "invalid", "handler_failed"):
+        for expected in ("not_json", "unknown_type", "invalid", "handler_failed", "refused"):
 
             def is_letter(e: Any, kind: str = expected) -> bool:
                 return bool(
@@ -207,6 +211,8 @@ async def test_poison_records_are_dead_lettered_with_their_reason_and_the_consum
         assert "this person cannot be handled" in kinds["handler_failed"]
         await _until(lambda: "fine-1" in probe.applied)
         assert probe.attempts["explodes-1"] == 3, "retried a few times before dead-lettering"
+        assert kinds["refused"] == "refused-1 can never apply"
+        assert probe.attempts["refused-1"] == 1, "a refusal is not retried"
     finally:
         await writer.stop()
         await watcher.stop()

@@ -9,8 +9,9 @@ For every record:
    NACK_ON_ERROR seeks back to the record when step 2 raises).
 
 Transient failures (database or network unreachable) are retried forever with backoff, because
-every record after this one would fail the same way; any other failure is retried a few times
-and then dead-lettered, so one bad record never stalls the partition.
+every record after this one would fail the same way; a use case that refuses the record
+(`Refused`: it can never apply) has it dead-lettered at once with its reason; any other failure
+is retried a few times and then dead-lettered, so one bad record never stalls the partition.
 
 `subscribe_batch` gives the same guarantees to one poll of records at a time (for throughput:
 one transaction, one fsync and a few round trips per poll instead of per record):
@@ -77,6 +78,12 @@ _REMEMBER_EVENTS = (
     "INSERT INTO processed_events (event_id, topic) SELECT unnest($1::uuid[]), $2"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
+
+
+class Refused(Exception):
+    """A record that can never be applied as sent (an unknown thread, a user without the
+    right): the use case raises it with the reason, nothing it did is committed, and the
+    record is dead-lettered at once as `refused` instead of being retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +360,10 @@ class Consumer:
             except TRANSIENT_ERRORS as exc:
                 await self._back_off(origin, exc)
                 raise
+            except Refused as refusal:
+                # Retrying cannot change the answer: set it aside with the reason, now.
+                await self._dead_letter(origin, "refused", str(refusal))
+                return
             except Exception as exc:
                 log.exception(
                     "use case failed",

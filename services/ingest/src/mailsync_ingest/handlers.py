@@ -5,8 +5,8 @@ Invariants:
   an event is published exactly when its change committed;
 - a command that can never apply as sent (unknown account, another company's account, a
   disconnected account for anything but connect, set_default for another user) raises
-  `CommandRefused`: the consumer retries it a few times, dead-letters it with the reason and
-  moves on, where a transient failure (database unreachable) would be retried forever;
+  `CommandRefused`: the consumer dead-letters it at once with the reason (`refused`) and moves
+  on, where a transient failure (database unreachable) would be retried forever;
 - a command that is already in effect (connect of a connected account, a second disconnect,
   set_default of the current default) changes nothing and publishes nothing;
 - no credential ever reaches an event, a log line or an exception message.
@@ -50,15 +50,16 @@ from mailsync_ingest.domain import (
 )
 from mailsync_ingest.presets import resolve_servers
 from mailsync_ingest.repository import Account
+from mailsync_platform.consumer import Refused
 from mailsync_platform.database import DbConnection
 from mailsync_platform.outbox import stage
 
 log = logging.getLogger(__name__)
 
 
-class CommandRefused(Exception):
-    """The command can never be applied as sent; the consumer dead-letters it with this
-    message as the reason (which names ids, never credentials)."""
+class CommandRefused(Refused):
+    """The command can never be applied as sent; the consumer dead-letters it at once with
+    this message as the reason (which names ids, never credentials)."""
 
 
 class AccountCommands:

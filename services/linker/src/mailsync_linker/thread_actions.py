@@ -36,12 +36,14 @@ from mailsync_linker.filing import Outcome, message_uid_for, publish, relink
 from mailsync_linker.linking import ITEM_KINDS, replace_item_of_kind
 from mailsync_linker.repository import FiledMessage, ThreadState
 from mailsync_linker.visibility import ThreadAccess, Viewer, manages, visibility_allowed
+from mailsync_platform.consumer import Refused
 from mailsync_platform.database import DbConnection
 from mailsync_platform.outbox import stage
 
 
-class CommandRefused(Exception):
-    """The command can never be applied as sent; the reason says why."""
+class CommandRefused(Refused):
+    """The command can never be applied as sent; the consumer dead-letters it with the
+    reason."""
 
 
 async def _checked(
