@@ -22,6 +22,8 @@ from mailsync_contracts import (
     LinkThread,
     MarkThreadRead,
     MessageIngested,
+    MessageSent,
+    MessageSentData,
     SetThreadVisibility,
     ThreadActionData,
     UnarchiveThread,
@@ -576,3 +578,64 @@ async def test_r11_one_poll_files_a_conversation_in_order_and_the_same_message_t
     assert not await db.is_filed("acct-anna", "p4@other.test")
     updates = threads_events(staged, "mail.thread.updated")
     assert [e.data.message_count for e in updates if e.data.thread_id == str(thread)] == [3]
+
+
+async def test_r12_r20_crm_sent_mail_matches_by_recipients_and_its_sent_copy_is_one_message(
+    db: LinkerDb,
+) -> None:
+    await db.apply(person("p-out", CUSTOMER), deal("d-out", "p-out"), deal("d-other", "p-out"))
+    sent = MessageSent.build(
+        company_id=COMPANY,
+        source="outbound",
+        data=MessageSentData.model_validate(
+            {
+                "idempotency_key": "send-1",
+                "account_id": "acct-anna",
+                "user_id": "u-anna",
+                "message_id": "out-1@sales.test",
+                "from": {"email": ANNA},
+                "to": [{"email": CUSTOMER}],
+                "subject": "Your offer",
+                "sent_at": T0,
+                "related_items": [{"kind": "deal", "entity_id": "d-other"}],
+            }
+        ),
+    )
+    staged = await db.apply(sent)
+    thread = await db.thread_of("acct-anna", "out-1@sales.test")
+    # Sent from a deal's detail view: linked to that deal by the sender, no choice asked.
+    assert ("deal", "d-other", "manual") in await db.links(thread)
+    assert ("person", "p-out", "auto") in await db.links(thread)
+    assert threads_events(staged, "mail.thread.link_choice_needed") == []
+    assert not (await db.thread(thread))["unread"]
+    # Ingest finds the copy in Sent later: the same message, now with its mailbox place.
+    copy = from_customer(
+        message_id="out-1@sales.test",
+        sender=ANNA,
+        to=[CUSTOMER],
+        folder="Sent",
+        folder_role="sent",
+        uid=41,
+        subject="Your offer",
+    )
+    assert await db.apply(copy) == []
+    assert (await db.thread(thread))["message_count"] == 1
+    places = await db.fetch(
+        "SELECT folder, uid FROM message_locations WHERE account_id = 'acct-anna'"
+        " AND message_key = 'mid:out-1@sales.test'"
+    )
+    assert [(r["folder"], r["uid"]) for r in places] == [("Sent", 41)]
+
+
+async def test_crm_records_newest_wins_in_any_order_and_an_older_upsert_never_undoes_a_delete(
+    db: LinkerDb,
+) -> None:
+    await db.apply(from_customer(message_id="ord@customer.test"))
+    thread = await db.thread_of("acct-anna", "ord@customer.test")
+    newer = person("p-ord", CUSTOMER, at=T0 + timedelta(hours=2))
+    older = person("p-ord", OTHER, at=T0 + timedelta(hours=1))
+    removal = deleted("person", "p-ord")  # now: later than both
+    await db.apply(newer, older)
+    assert ("person", "p-ord", "auto") in await db.links(thread), "the newer address wins"
+    await db.apply(removal, newer, older)
+    assert await db.links(thread) == set(), "an older upsert does not bring it back"
