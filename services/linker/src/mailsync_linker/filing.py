@@ -34,7 +34,7 @@ from mailsync_contracts import (
 from mailsync_contracts.topics import THREADS
 from mailsync_linker import repository
 from mailsync_linker.conversation import ThreadCandidate, subject_key, thread_by_subject
-from mailsync_linker.domain import Address, Link, address_key
+from mailsync_linker.domain import Address, Link
 from mailsync_linker.linking import (
     ITEM_KINDS,
     PERSON_KINDS,
@@ -178,10 +178,15 @@ async def _file_into_threads(
                 unread=not (arrival.seen or arrival.outgoing),
             )
         )
-        own = {address_key(account.email)} | user_addresses.get(account.company_id, set())
+        colleagues = user_addresses.get(account.company_id, set())
+        own = account.email
         participants.extend(
             repository.Participant(
-                thread_id, account.company_id, p.key, p.name, external=p.key not in own
+                thread_id,
+                account.company_id,
+                p.key,
+                p.name,
+                external=p.key != own and p.key not in colleagues,
             )
             for p in arrival.participants
             if p.key
