@@ -484,8 +484,9 @@ async def _lease_owners(database_url: str, accounts: list[str]) -> dict[str, str
         await conn.close()
 
 
-def _imap_processes(dovecot: Dovecot) -> list[int]:
-    """The `imap` worker processes of this Dovecot: one per client connection."""
+def _imap_processes(dovecot: Dovecot, email: str) -> list[int]:
+    """This Dovecot's `imap` worker processes serving `email`: one per client connection
+    (the devstack's Dovecot puts "imap [user ip]" in each one's title)."""
     master = dovecot.pid
     found = []
     for entry in Path("/proc").iterdir():
@@ -493,11 +494,12 @@ def _imap_processes(dovecot: Dovecot) -> list[int]:
             continue
         try:
             stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if name == "imap" and parent == master:
+        if name == "imap" and parent == master and f"[{email} ".encode() in title:
             found.append(int(entry.name))
     return found
 
@@ -523,7 +525,9 @@ async def test_a_dropped_connection_is_reestablished_without_a_storm(
         await _synced(watcher, account_id)
         logins_before = _logins(dovecot, mailbox_user.email)
         # What a server restart or a network cut looks like from here: the sockets die.
-        for pid in _imap_processes(dovecot):
+        sessions = _imap_processes(dovecot, mailbox_user.email)
+        assert sessions, "the account's IMAP session is there to cut"
+        for pid in sessions:
             os.kill(pid, signal.SIGKILL)
         dovecot.append(mailbox_user.email, "INBOX", mail("after the cut", 1))
         await watcher.wait_for(INGESTED, _subject(account_id, "after the cut"))

@@ -3,14 +3,18 @@ pacing (no reconnect storms)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mailsync_ingest.adapters.imap import (
+    ImapError,
     MessageSummary,
     _Fetch,
     _fetch_items,
     _folder_status,
     _message_id,
+    _Protocol,
     compress_uid_set,
     expand_uid_set,
 )
@@ -128,3 +132,12 @@ async def test_a_fetch_waits_exactly_until_the_current_item_closes_its_parenthes
         command.append_to_resp(f"{uid} FETCH (UID {uid} FLAGS ())".encode())
     command.append_to_resp(b"500 FETCH (UID 500 FLAGS (")
     assert command.wait_data()
+
+
+async def test_a_command_sent_after_the_connection_died_fails_at_once_instead_of_timing_out() -> (
+    None
+):
+    protocol = _Protocol(asyncio.get_running_loop(), None)
+    protocol.connection_lost(None)
+    with pytest.raises(ImapError, match="connection is lost"):
+        protocol.send("A2 UID FETCH 1:5 (UID FLAGS BODY.PEEK[])")

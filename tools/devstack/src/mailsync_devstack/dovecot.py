@@ -305,6 +305,8 @@ service imap-login {{
 service imap {{
   process_limit = 4096
 }}
+# "imap [user ip]" in each mail process's title: tests find the sessions of one user by it.
+verbose_proctitle = yes
 service lmtp {{
   inet_listener lmtp {{
     address = {LOOPBACK}
