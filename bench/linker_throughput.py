@@ -312,7 +312,7 @@ async def run() -> dict[str, float]:
                 **stack.env(),
                 "MAILSYNC_DATABASE_URL": database,
                 "MAILSYNC_LOG_LEVEL": "WARNING",
-                "MAILSYNC_API_TOKEN": token,
+                "MAILSYNC_SERVICE_TOKEN": token,
                 "MAILSYNC_CONSUMER_GROUP": f"bench-linker-{secrets.token_hex(4)}",
             },
             logs,

@@ -17,6 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from mailsync_contracts import (
     AnyEvent,
@@ -28,9 +32,12 @@ from mailsync_contracts import (
     CrmLead,
     CrmOrganization,
     CrmPerson,
+    CrmProject,
     CrmTeam,
     CrmUser,
     EmailAddress,
+    Envelope,
+    IngestedAttachment,
     MessageExpunged,
     MessageExpungedData,
     MessageIngested,
@@ -38,10 +45,14 @@ from mailsync_contracts import (
     RawMessageRef,
     decode,
 )
+from mailsync_linker.api import PREFIX, create_read_api
 from mailsync_linker.app import MAIL_TYPES, USE_CASES
 from mailsync_linker.handlers import mail_batch
+from mailsync_linker.settings import LinkerSettings
+from mailsync_mime.parsing import parse_message
 from mailsync_platform.database import migrate
 from mailsync_platform.service import ServiceSpec
+from mailsync_rawstore import RawStore
 
 COMPANY = "company-linker"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -344,3 +355,105 @@ def expunged(event: MessageIngested) -> MessageExpunged:
             raw_sha256=data.raw.sha256,
         ),
     )
+
+
+# -- read API ----------------------------------------------------------------------------------
+
+
+def with_raw(event: MessageIngested, raw: bytes) -> MessageIngested:
+    """`event` as ingest publishes a message whose raw MIME is `raw` (the test puts those bytes
+    in the raw store): the claim-check and the attachment list come from them."""
+    parsed = parse_message(raw)
+    data = event.data.model_copy(
+        update={
+            "raw": RawMessageRef(sha256=hashlib.sha256(raw).hexdigest(), size=len(raw)),
+            "has_html": parsed.has_html,
+            "attachments": tuple(
+                IngestedAttachment(
+                    filename=a.filename,
+                    content_type=a.content_type,
+                    size=a.size,
+                    content_id=a.content_id,
+                )
+                for a in parsed.attachments
+            ),
+        }
+    )
+    return event.model_copy(update={"data": data})
+
+
+def item(
+    kind: str,
+    item_id: str,
+    *person_ids: str,
+    owner_user_id: str | None = None,
+    visible_to: str = "company",
+    company_id: str = COMPANY,
+) -> CrmEntityUpserted:
+    """An open deal, lead or project with an owner and who may see it."""
+    models: dict[str, Any] = {"deal": CrmDeal, "lead": CrmLead, "project": CrmProject}
+    return _crm(
+        models[kind].model_validate(
+            {
+                "id": item_id,
+                "title": f"{kind} {item_id}",
+                "status": "open",
+                "person_ids": person_ids,
+                "owner_user_id": owner_user_id,
+                "visible_to": visible_to,
+            }
+        ),
+        company_id,
+        None,
+    )
+
+
+def thread_command(
+    command: type[Envelope[Any]],
+    thread_id: object,
+    acting_user_id: str,
+    company_id: str = COMPANY,
+    **data: Any,
+) -> Envelope[Any]:
+    """A `mail.thread.commands.v1` command of the CRM, acting for a user."""
+    payload = {"thread_id": str(thread_id), "acting_user_id": acting_user_id, **data}
+    # The command's payload model, as its envelope declares it.
+    data_model: Any = command.model_fields["data"].annotation
+    return command.build(
+        company_id=company_id, source="crm", data=data_model.model_validate(payload)
+    )
+
+
+@asynccontextmanager
+async def read_api(
+    db: LinkerDb,
+    raw_store: RawStore,
+    *,
+    token: str | None = "read-api-test-token",
+    tracking_base_url: str | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the read API mounted at /v1 as the service mounts it, on the test's
+    database and raw store (no broker), presenting `token` when there is one."""
+    settings = LinkerSettings(
+        service_token=None if token is None else SecretStr(token),
+        tracking_base_url=tracking_base_url,
+    )
+    app = Starlette(
+        routes=[Mount(PREFIX, app=create_read_api(settings, lambda: db.pool, lambda: raw_store))]
+    )
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://linker.test", headers=headers
+    ) as client:
+        yield client
+
+
+def acting(user_id: str, company_id: str = COMPANY) -> dict[str, str]:
+    """The headers naming the user the CRM acts for."""
+    return {"X-Company-Id": company_id, "X-User-Id": user_id}
+
+
+def undated(event: MessageIngested) -> MessageIngested:
+    """`event` for a message with neither a Date header nor an arrival time."""
+    data = event.data.model_copy(update={"sent_at": None, "received_at": None})
+    return event.model_copy(update={"data": data})

@@ -12,7 +12,7 @@ from mailsync_contracts.topics import (
     THREAD_COMMANDS,
     THREADS,
 )
-from mailsync_linker import handlers
+from mailsync_linker import api, handlers
 from mailsync_linker.settings import LinkerSettings
 from mailsync_platform.consumer import UseCase
 from mailsync_platform.service import Runtime, ServiceSpec, build_app
@@ -62,6 +62,7 @@ def create_app(settings: LinkerSettings | None = None) -> Starlette:
         name="linker",
         migrations_package="mailsync_linker.migrations",
         subscribe=subscribe,
+        routes=api.routes,
         publishes=(THREADS,),
     )
     return build_app(spec, settings or LinkerSettings())

@@ -12,6 +12,7 @@ speed, and the property test holds the two to each other.
   linked to sees it in that item's detail view and can open it from there (R14).
 - Items: `company` is everyone in the company, `team` the owner and users sharing a team with
   the owner, `owner` the owner; admins see every item (but, per R14, no private mail).
+  Persons and organizations carry no such setting in the CRM feed: they are `company` items.
 - Nothing crosses companies.
 """
 
@@ -110,7 +111,8 @@ def in_inbox(viewer: Viewer, thread: ThreadAccess) -> bool:
 def in_item_history(viewer: Viewer, thread: ThreadAccess, item: ItemAccess) -> bool:
     """R14: whether the thread shows in `item`'s detail view for the viewer (it must be one
     of the thread's linked items)."""
-    if item not in thread.items or not can_see_item(viewer, thread.company_id, item):
+    linked = {(i.kind, i.item_id) for i in thread.items}
+    if (item.kind, item.item_id) not in linked or not can_see_item(viewer, thread.company_id, item):
         return False
     return thread.visibility == "shared" or manages(viewer, thread)
 

@@ -4,6 +4,10 @@ Each service is started as `python -m mailsync_<service>` with only environment 
 for configuration, in its own process group, logging JSON to a file; it counts as up when
 its `/readyz` answers 200 (database and broker reachable). Stopping sends SIGTERM, which
 ends the service's lifespan cleanly, and SIGKILLs only after a grace period.
+
+The linker gets the bearer token of its read API (MAILSYNC_SERVICE_TOKEN, what production takes
+from a Secret): the one in the given environment, or a random one per process object,
+kept across restarts and readable as `service_token` by whoever calls the API.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -24,6 +29,7 @@ from mailsync_devstack.children import ChildProcess, StartupError
 from mailsync_devstack.ports import LOOPBACK, free_port
 
 SERVICES = ("ingest", "linker", "outbound", "tracking")
+SERVICE_TOKEN_VAR = "MAILSYNC_SERVICE_TOKEN"
 READY_TIMEOUT_SECONDS = 60.0
 
 
@@ -36,6 +42,10 @@ class ServiceProcess:
         self.name = name
         self.port = free_port()
         self._env = {**env, "MAILSYNC_HTTP_HOST": LOOPBACK, "MAILSYNC_HTTP_PORT": str(self.port)}
+        self.service_token: str | None = None
+        if name == "linker":
+            self.service_token = env.get(SERVICE_TOKEN_VAR) or secrets.token_urlsafe(32)
+            self._env[SERVICE_TOKEN_VAR] = self.service_token
         self._log_path = log_dir / f"{name}.log"
         self._child: ChildProcess | None = None
 
