@@ -14,9 +14,10 @@ Steps, each timed and printed:
    ``mail.ingested.v1`` before the linker starts, so the run measures the linker alone;
 3. the linker (``python -m mailsync_linker``, its own process) files them: messages per second
    from its first to its last ``mail.thread.updated`` on ``mail.threads.v1``, and its CPU time;
-4. the read API: ``GET /v1/inbox`` pages for random users from ``MAILSYNC_BENCH_API_CLIENTS``
-   concurrent clients (default 8) for ``MAILSYNC_BENCH_API_SECONDS`` (default 10) — first at
-   rest, then while the linker files another half batch of mail — p50/p99 in ms.
+4. the read API: ``GET /v1/inbox`` pages for random users, from each number of concurrent
+   clients in ``MAILSYNC_BENCH_API_CLIENTS`` (default "1,8") for ``MAILSYNC_BENCH_API_SECONDS``
+   (default 10) each — first at rest, then while the linker files another half batch of mail
+   — p50/p99 in ms.
 
 Nothing here asserts anything; the targets (issue 4: ≥ 5,000 msg/s, inbox p99 ≤ 50 ms) are
 for reading the figures against.
@@ -52,7 +53,7 @@ from mailsync_platform.service import ServiceSpec
 PERSONS = int(os.environ.get("MAILSYNC_BENCH_PERSONS", "1000000"))
 DEALS = int(os.environ.get("MAILSYNC_BENCH_DEALS", "200000"))
 MESSAGES = int(os.environ.get("MAILSYNC_BENCH_LINKER_MESSAGES", "50000"))
-API_CLIENTS = int(os.environ.get("MAILSYNC_BENCH_API_CLIENTS", "8"))
+API_CLIENTS = [int(n) for n in os.environ.get("MAILSYNC_BENCH_API_CLIENTS", "1,8").split(",")]
 API_SECONDS = float(os.environ.get("MAILSYNC_BENCH_API_SECONDS", "10"))
 USERS = 40
 COMPANY = "bench-company"
@@ -260,8 +261,8 @@ async def wait_filed(pool: asyncpg.Pool, count: int) -> None:
         await asyncio.sleep(0.2)
 
 
-async def inbox_latencies(url: str, token: str, seconds: float) -> list[float]:
-    """Milliseconds per `GET /v1/inbox` from API_CLIENTS clients for `seconds`."""
+async def inbox_latencies(url: str, token: str, clients: int, seconds: float) -> list[float]:
+    """Milliseconds per `GET /v1/inbox` from `clients` concurrent clients for `seconds`."""
     timings: list[float] = []
     deadline = time.monotonic() + seconds
     rng = random.Random(SEED)
@@ -284,7 +285,7 @@ async def inbox_latencies(url: str, token: str, seconds: float) -> list[float]:
                 response.raise_for_status()
                 timings.append(elapsed)
 
-    await asyncio.gather(*(client() for _ in range(API_CLIENTS)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     return timings
 
 
@@ -355,21 +356,26 @@ async def run() -> dict[str, float]:
 
             api = linker.url
             async with httpx.AsyncClient(base_url=api) as http:
-                served = (await http.get("/v1/openapi.json")).status_code == 200
+                document = await http.get(
+                    "/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}
+                )
+                served = document.status_code == 200
             if not served:
                 note("the linker serves no read API; latency not measured")
                 return figures
-            at_rest = await inbox_latencies(api, token, API_SECONDS)
-            figures["inbox_requests_at_rest"] = len(at_rest)
-            figures["inbox_p50_ms_at_rest"] = statistics.median(at_rest)
-            figures["inbox_p99_ms_at_rest"] = _percentile(at_rest, 0.99)
+            for clients in API_CLIENTS:
+                at_rest = await inbox_latencies(api, token, clients, API_SECONDS)
+                figures[f"inbox_requests_at_rest_{clients}_clients"] = len(at_rest)
+                figures[f"inbox_p50_ms_at_rest_{clients}_clients"] = statistics.median(at_rest)
+                figures[f"inbox_p99_ms_at_rest_{clients}_clients"] = _percentile(at_rest, 0.99)
 
             more = mail(MESSAGES // 2, rng, datetime(2026, 11, 20, tzinfo=UTC), "b")
             await produce(stack.kafka_bootstrap, more)
-            under_load = await inbox_latencies(api, token, API_SECONDS)
-            figures["inbox_requests_while_filing"] = len(under_load)
-            figures["inbox_p50_ms_while_filing"] = statistics.median(under_load)
-            figures["inbox_p99_ms_while_filing"] = _percentile(under_load, 0.99)
+            for clients in API_CLIENTS:
+                busy = await inbox_latencies(api, token, clients, API_SECONDS)
+                figures[f"inbox_requests_while_filing_{clients}_clients"] = len(busy)
+                figures[f"inbox_p50_ms_while_filing_{clients}_clients"] = statistics.median(busy)
+                figures[f"inbox_p99_ms_while_filing_{clients}_clients"] = _percentile(busy, 0.99)
             await wait_filed(pool, len(batch) + len(more))
         finally:
             linker.stop()
