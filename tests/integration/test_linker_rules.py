@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 import pytest_asyncio
@@ -584,23 +585,7 @@ async def test_r12_r20_crm_sent_mail_matches_by_recipients_and_its_sent_copy_is_
     db: LinkerDb,
 ) -> None:
     await db.apply(person("p-out", CUSTOMER), deal("d-out", "p-out"), deal("d-other", "p-out"))
-    sent = MessageSent.build(
-        company_id=COMPANY,
-        source="outbound",
-        data=MessageSentData.model_validate(
-            {
-                "idempotency_key": "send-1",
-                "account_id": "acct-anna",
-                "user_id": "u-anna",
-                "message_id": "out-1@sales.test",
-                "from": {"email": ANNA},
-                "to": [{"email": CUSTOMER}],
-                "subject": "Your offer",
-                "sent_at": T0,
-                "related_items": [{"kind": "deal", "entity_id": "d-other"}],
-            }
-        ),
-    )
+    sent = _sent_from_deal("out-1@sales.test", "d-other")
     staged = await db.apply(sent)
     thread = await db.thread_of("acct-anna", "out-1@sales.test")
     # Sent from a deal's detail view: linked to that deal by the sender, no choice asked.
@@ -625,6 +610,38 @@ async def test_r12_r20_crm_sent_mail_matches_by_recipients_and_its_sent_copy_is_
         " AND message_key = 'mid:out-1@sales.test'"
     )
     assert [(r["folder"], r["uid"]) for r in places] == [("Sent", 41)]
+    # A reply written in the CRM, under another subject and from another deal's detail
+    # view, joins the thread it names and moves it to that deal.
+    reply = _sent_from_deal("out-2@sales.test", "d-out", in_reply_to_thread=thread)
+    await db.apply(reply)
+    assert await db.thread_of("acct-anna", "out-2@sales.test") == thread
+    assert {(e, o) for k, e, o in await db.links(thread) if k == "deal"} == {("d-out", "manual")}
+
+
+def _sent_from_deal(
+    message_id: str, deal_id: str, in_reply_to_thread: UUID | None = None
+) -> MessageSent:
+    """What outbound publishes for mail Anna sent to the customer from a deal's view."""
+    return MessageSent.build(
+        company_id=COMPANY,
+        source="outbound",
+        data=MessageSentData.model_validate(
+            {
+                "idempotency_key": f"send-{message_id}",
+                "account_id": "acct-anna",
+                "user_id": "u-anna",
+                "message_id": message_id,
+                "in_reply_to_thread_id": None
+                if in_reply_to_thread is None
+                else str(in_reply_to_thread),
+                "from": {"email": ANNA},
+                "to": [{"email": CUSTOMER}],
+                "subject": "Your offer" if in_reply_to_thread is None else "Signed contract",
+                "sent_at": T0,
+                "related_items": [{"kind": "deal", "entity_id": deal_id}],
+            }
+        ),
+    )
 
 
 async def test_crm_records_newest_wins_in_any_order_and_an_older_upsert_never_undoes_a_delete(

@@ -42,6 +42,7 @@ from mailsync_linker.linking import (
     LinkingMode,
     decide_items,
     person_links,
+    replace_item_of_kind,
 )
 from mailsync_linker.repository import AccountFacts, Location, MessageRow
 from mailsync_platform.database import DbConnection
@@ -242,16 +243,19 @@ async def _link_related_items(
     conn: DbConnection, arrivals: Sequence[Arrival], placed: dict[tuple[str, str], UUID]
 ) -> None:
     """A message sent from an item's detail view belongs to that item: the sender chose it,
-    so the link counts as theirs (R13: manual links win)."""
+    so the link counts as theirs (R13: manual links win, and replace the thread's other item
+    of that kind, as a link made by hand does)."""
     for arrival in arrivals:
         if not arrival.related_items:
             continue
         thread_id = placed[arrival.key]
-        links = [
-            (thread_id, Link(kind, item_id, "manual")) for kind, item_id in arrival.related_items
-        ]
-        await repository.add_links(conn, arrival.account.company_id, links)
-        for kind, _ in arrival.related_items:
+        current = list((await repository.link_states(conn, [thread_id]))[thread_id].links)
+        for kind, item_id in arrival.related_items:
+            chosen = Link(kind, item_id, "manual")
+            current, removed = replace_item_of_kind(current, chosen)
+            current = [*current, chosen]
+            await repository.remove_links(conn, [(thread_id, link) for link in removed])
+            await repository.add_links(conn, arrival.account.company_id, [(thread_id, chosen)])
             await repository.record_manual(conn, thread_id, kind, None)
 
 

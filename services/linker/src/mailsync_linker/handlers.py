@@ -140,6 +140,13 @@ async def arrival_from_sent(event: MessageSent, conn: DbConnection) -> Arrival:
         too_large=False,
     )
     keys = referenced_ids(data.message_id, None, ())
+    if data.in_reply_to_thread_id:
+        # A reply written in the CRM names its thread: file it there through one of the
+        # Message-IDs that thread already knows (R11, R20).
+        known = await repository.conversation_key_of(
+            conn, data.account_id, data.in_reply_to_thread_id
+        )
+        keys = [*([known] if known else []), *keys]
     return Arrival(
         account=account,
         visibility=default_visibility(account.account_type, None),

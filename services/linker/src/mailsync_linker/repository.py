@@ -488,6 +488,21 @@ async def threads_by_conversation_key(
     return {(row["account_id"], row["message_id"]): row["thread_id"] for row in rows}
 
 
+async def conversation_key_of(conn: DbConnection, account_id: str, thread_id: str) -> str | None:
+    """One Message-ID (or provider key) the account's thread `thread_id` is known by."""
+    try:
+        key = UUID(thread_id)
+    except ValueError:
+        return None
+    found: str | None = await conn.fetchval(
+        "SELECT message_id FROM thread_message_ids WHERE account_id = $1 AND thread_id = $2"
+        " ORDER BY message_id LIMIT 1",
+        account_id,
+        key,
+    )
+    return found
+
+
 async def subject_candidates(
     conn: DbConnection, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], list[ThreadCandidate]]:
