@@ -34,7 +34,10 @@ from mailsync_linker.app import create_app
 from mailsync_linker.settings import LinkerSettings
 from mailsync_rawstore import LocalRawStore
 from tests.support.linker import (
+    ANNA,
+    BEN,
     COMPANY,
+    CUSTOMER,
     T0,
     LinkerDb,
     acting,
@@ -46,17 +49,15 @@ from tests.support.linker import (
     read_api,
     team,
     thread_command,
+    to_anna,
     user,
     with_raw,
 )
 
 pytestmark = pytest.mark.integration
 
-ANNA = "anna@sales.test"
-BEN = "ben@sales.test"
 CARL = "carl@sales.test"
 BOSS = "boss@sales.test"
-CUSTOMER = "carla@customer.test"
 STRANGER = "sam@unknown.test"  # no CRM person: their threads link to nothing by themselves
 TRACKING = "https://t.mailsync.test"
 
@@ -84,18 +85,6 @@ def raw_store(tmp_path: Path) -> LocalRawStore:
 async def api(db: LinkerDb, raw_store: LocalRawStore) -> AsyncIterator[httpx.AsyncClient]:
     async with read_api(db, raw_store, tracking_base_url=TRACKING) as client:
         yield client
-
-
-def to_anna(**fields: Any) -> MessageIngested:
-    """A customer's mail in Anna's personal mailbox (shared unless said otherwise)."""
-    values: dict[str, Any] = {
-        "owner": "u-anna",
-        "account_email": ANNA,
-        "sender": CUSTOMER,
-        "to": [ANNA],
-    }
-    values.update(fields)
-    return ingested("acct-anna", **values)
 
 
 def to_team(**fields: Any) -> MessageIngested:

@@ -22,7 +22,6 @@ from mailsync_contracts import (
     Envelope,
     LinkThread,
     MarkThreadRead,
-    MessageIngested,
     MessageSent,
     MessageSentData,
     SetThreadVisibility,
@@ -32,7 +31,10 @@ from mailsync_contracts import (
 )
 from mailsync_linker.thread_actions import CommandRefused
 from tests.support.linker import (
+    ANNA,
+    BEN,
     COMPANY,
+    CUSTOMER,
     T0,
     LinkerDb,
     deal,
@@ -44,14 +46,12 @@ from tests.support.linker import (
     organization,
     person,
     threads_events,
+    to_anna,
     user,
 )
 
 pytestmark = pytest.mark.integration
 
-ANNA = "anna@sales.test"
-BEN = "ben@sales.test"
-CUSTOMER = "carla@customer.test"
 OTHER = "oskar@other.test"
 
 
@@ -60,17 +60,6 @@ async def db(database_url: str) -> AsyncIterator[LinkerDb]:
     async with linker_db(database_url) as world:
         await world.apply(user("u-anna", ANNA), user("u-ben", BEN))
         yield world
-
-
-def from_customer(**fields: Any) -> MessageIngested:
-    values: dict[str, Any] = {
-        "owner": "u-anna",
-        "account_email": ANNA,
-        "sender": CUSTOMER,
-        "to": [ANNA],
-    }
-    values.update(fields)
-    return ingested("acct-anna", **values)
 
 
 def action(
@@ -86,8 +75,8 @@ def action(
 
 
 async def test_r11_a_reply_joins_its_thread_by_in_reply_to_and_references(db: LinkerDb) -> None:
-    first = from_customer(message_id="q1@customer.test")
-    reply = from_customer(
+    first = to_anna(message_id="q1@customer.test")
+    reply = to_anna(
         message_id="q2@sales.test",
         sender=ANNA,
         to=[CUSTOMER],
@@ -96,7 +85,7 @@ async def test_r11_a_reply_joins_its_thread_by_in_reply_to_and_references(db: Li
         folder="Sent",
         folder_role="sent",
     )
-    third = from_customer(
+    third = to_anna(
         message_id="q3@customer.test",
         references=["q1@customer.test", "q2@sales.test"],
         subject="something else",
@@ -110,10 +99,8 @@ async def test_r11_a_reply_joins_its_thread_by_in_reply_to_and_references(db: Li
 
 async def test_r11_newest_first_arrival_still_makes_one_thread(db: LinkerDb) -> None:
     # An initial sync publishes the newest mail first: the reply arrives before its original.
-    reply = from_customer(
-        message_id="n2@customer.test", in_reply_to="n1@sales.test", subject="Re: Demo"
-    )
-    original = from_customer(message_id="n1@sales.test", sender=ANNA, to=[CUSTOMER], subject="Demo")
+    reply = to_anna(message_id="n2@customer.test", in_reply_to="n1@sales.test", subject="Re: Demo")
+    original = to_anna(message_id="n1@sales.test", sender=ANNA, to=[CUSTOMER], subject="Demo")
     await db.apply(reply, original)
     assert await db.thread_of("acct-anna", "n1@sales.test") == await db.thread_of(
         "acct-anna", "n2@customer.test"
@@ -132,8 +119,8 @@ async def test_r11_newest_first_arrival_still_makes_one_thread(db: LinkerDb) -> 
 async def test_r11_same_subject_and_two_shared_participants_make_one_thread(
     db: LinkerDb, second_from: str, second_to: list[str], days_later: int, same_thread: bool
 ) -> None:
-    first = from_customer(subject="Pricing for 2027", message_id="s1@customer.test")
-    second = from_customer(
+    first = to_anna(subject="Pricing for 2027", message_id="s1@customer.test")
+    second = to_anna(
         subject="RE: AW: Pricing for 2027",
         message_id="s2@customer.test",
         sender=second_from,
@@ -147,8 +134,8 @@ async def test_r11_same_subject_and_two_shared_participants_make_one_thread(
 
 
 async def test_r11_a_provider_thread_id_groups_messages_without_references(db: LinkerDb) -> None:
-    a = from_customer(message_id="g1@x.test", subject="Hello", provider_thread_id="1789")
-    b = from_customer(
+    a = to_anna(message_id="g1@x.test", subject="Hello", provider_thread_id="1789")
+    b = to_anna(
         message_id="g2@x.test", subject="Different", sender=OTHER, provider_thread_id="1789"
     )
     await db.apply(a, b)
@@ -160,7 +147,7 @@ async def test_r11_a_provider_thread_id_groups_messages_without_references(db: L
 async def test_r11_one_email_in_two_mailboxes_is_one_message_with_two_memberships(
     db: LinkerDb,
 ) -> None:
-    in_anna = from_customer(message_id="both@customer.test", to=[ANNA, BEN])
+    in_anna = to_anna(message_id="both@customer.test", to=[ANNA, BEN])
     in_ben = ingested(
         "acct-ben",
         owner="u-ben",
@@ -190,16 +177,14 @@ async def test_r12_participants_match_persons_case_insensitively_and_bring_their
     db: LinkerDb,
 ) -> None:
     await db.apply(organization("o-1"), person("p-1", "Carla@Customer.TEST", organization_id="o-1"))
-    await db.apply(from_customer(message_id="m12@customer.test"))
+    await db.apply(to_anna(message_id="m12@customer.test"))
     thread = await db.thread_of("acct-anna", "m12@customer.test")
     assert await db.links(thread) == {("person", "p-1", "auto"), ("organization", "o-1", "auto")}
 
 
 async def test_r12_idn_domains_match_in_either_form(db: LinkerDb) -> None:
     await db.apply(person("p-idn", "katrin@kessler-präzision.test"))
-    await db.apply(
-        from_customer(message_id="idn@x.test", sender="katrin@xn--kessler-przision-4nb.test")
-    )
+    await db.apply(to_anna(message_id="idn@x.test", sender="katrin@xn--kessler-przision-4nb.test"))
     thread = await db.thread_of("acct-anna", "idn@x.test")
     assert ("person", "p-idn", "auto") in await db.links(thread)
 
@@ -207,9 +192,7 @@ async def test_r12_idn_domains_match_in_either_form(db: LinkerDb) -> None:
 async def test_r12_own_addresses_and_colleagues_are_never_customers(db: LinkerDb) -> None:
     # Ben is a colleague; even if the CRM also has a person with his address, no link.
     await db.apply(person("p-ben", BEN), user("u-anna", ANNA, "anna.alias@sales.test"))
-    await db.apply(
-        from_customer(message_id="col@sales.test", sender="anna.alias@sales.test", to=[BEN])
-    )
+    await db.apply(to_anna(message_id="col@sales.test", sender="anna.alias@sales.test", to=[BEN]))
     thread = await db.thread_of("acct-anna", "col@sales.test")
     assert await db.links(thread) == set()
     external = await db.fetch(
@@ -220,7 +203,7 @@ async def test_r12_own_addresses_and_colleagues_are_never_customers(db: LinkerDb
 
 async def test_r12_sent_mail_is_matched_by_its_recipients(db: LinkerDb) -> None:
     await db.apply(person("p-sent", CUSTOMER))
-    sent = from_customer(
+    sent = to_anna(
         message_id="sent@sales.test", sender=ANNA, to=[CUSTOMER], folder="Sent", folder_role="sent"
     )
     await db.apply(sent)
@@ -234,7 +217,7 @@ async def test_r12_a_person_created_after_the_mail_ends_in_the_same_state_as_bef
 ) -> None:
     from mailsync_devstack.postgres import create_database, drop_database
 
-    message = from_customer(message_id="order@customer.test")
+    message = to_anna(message_id="order@customer.test")
     records = [organization("o-late"), person("p-late", CUSTOMER, organization_id="o-late")]
     states: list[dict[str, list[tuple[Any, ...]]]] = []
     orders: list[list[Envelope[Any]]] = [
@@ -258,7 +241,7 @@ async def test_r12_a_person_created_after_the_mail_ends_in_the_same_state_as_bef
 
 async def test_r12_a_person_deleted_or_readdressed_takes_their_links_along(db: LinkerDb) -> None:
     await db.apply(person("p-move", CUSTOMER))
-    await db.apply(from_customer(message_id="mv@customer.test"))
+    await db.apply(to_anna(message_id="mv@customer.test"))
     thread = await db.thread_of("acct-anna", "mv@customer.test")
     staged = await db.apply(person("p-move", "new-address@customer.test"))
     assert await db.links(thread) == set()
@@ -282,7 +265,7 @@ async def test_r13_zero_one_or_two_open_deals(
 ) -> None:
     await db.apply(person("p-deals", CUSTOMER))
     await db.apply(*(deal(f"d-{n}", "p-deals") for n in range(open_deals)))
-    staged = await db.apply(from_customer(message_id="deals@customer.test"))
+    staged = await db.apply(to_anna(message_id="deals@customer.test"))
     thread = await db.thread_of("acct-anna", "deals@customer.test")
     deals = {entity for kind, entity, _ in await db.links(thread) if kind == "deal"}
     assert deals == ({linked} if linked else set())
@@ -296,7 +279,7 @@ async def test_r13_won_and_archived_deals_are_not_candidates(db: LinkerDb) -> No
     await db.apply(person("p-won", CUSTOMER))
     await db.apply(deal("d-won", "p-won", status="won"), deal("d-old", "p-won", archived=True))
     await db.apply(deal("d-open", "p-won"))
-    await db.apply(from_customer(message_id="won@customer.test"))
+    await db.apply(to_anna(message_id="won@customer.test"))
     thread = await db.thread_of("acct-anna", "won@customer.test")
     assert ("deal", "d-open", "auto") in await db.links(thread)
     assert {e for k, e, _ in await db.links(thread) if k == "deal"} == {"d-open"}
@@ -304,12 +287,10 @@ async def test_r13_won_and_archived_deals_are_not_candidates(db: LinkerDb) -> No
 
 async def test_r13_a_deal_created_after_the_thread_never_links_it(db: LinkerDb) -> None:
     await db.apply(person("p-later", CUSTOMER))
-    await db.apply(from_customer(message_id="early@customer.test", subject="Intro"))
+    await db.apply(to_anna(message_id="early@customer.test", subject="Intro"))
     thread = await db.thread_of("acct-anna", "early@customer.test")
     await db.apply(deal("d-later", "p-later"))
-    await db.apply(
-        from_customer(message_id="late@customer.test", in_reply_to="early@customer.test")
-    )
+    await db.apply(to_anna(message_id="late@customer.test", in_reply_to="early@customer.test"))
     assert await db.thread_of("acct-anna", "late@customer.test") == thread
     assert {k for k, _, _ in await db.links(thread)} == {"person"}
 
@@ -317,11 +298,11 @@ async def test_r13_a_deal_created_after_the_thread_never_links_it(db: LinkerDb) 
 async def test_r13_later_messages_inherit_the_link_and_one_deal_per_thread(db: LinkerDb) -> None:
     await db.apply(person("p-inh", CUSTOMER), person("p-oth", OTHER))
     await db.apply(deal("d-inh", "p-inh"), deal("d-oth", "p-oth"))
-    await db.apply(from_customer(message_id="i1@customer.test"))
+    await db.apply(to_anna(message_id="i1@customer.test"))
     thread = await db.thread_of("acct-anna", "i1@customer.test")
     # A reply that adds someone with another open deal does not add a second deal.
     await db.apply(
-        from_customer(message_id="i2@customer.test", in_reply_to="i1@customer.test", cc=[OTHER])
+        to_anna(message_id="i2@customer.test", in_reply_to="i1@customer.test", cc=[OTHER])
     )
     deals = {(e, o) for k, e, o in await db.links(thread) if k == "deal"}
     assert deals == {("d-inh", "auto")}
@@ -329,15 +310,15 @@ async def test_r13_later_messages_inherit_the_link_and_one_deal_per_thread(db: L
 
 async def test_r13_a_manual_unlink_survives_the_next_incoming_message(db: LinkerDb) -> None:
     await db.apply(person("p-un", CUSTOMER), deal("d-un", "p-un"))
-    await db.apply(from_customer(message_id="u1@customer.test"))
+    await db.apply(to_anna(message_id="u1@customer.test"))
     thread = await db.thread_of("acct-anna", "u1@customer.test")
     assert ("deal", "d-un", "auto") in await db.links(thread)
     await db.apply(action(UnlinkThread, thread, kind="deal", entity_id="d-un"))
-    await db.apply(from_customer(message_id="u2@customer.test", in_reply_to="u1@customer.test"))
+    await db.apply(to_anna(message_id="u2@customer.test", in_reply_to="u1@customer.test"))
     assert not {e for k, e, _ in await db.links(thread) if k == "deal"}
     # Unlinking the person keeps that person away too, while the organization logic goes on.
     await db.apply(action(UnlinkThread, thread, kind="person", entity_id="p-un"))
-    await db.apply(from_customer(message_id="u3@customer.test", in_reply_to="u2@customer.test"))
+    await db.apply(to_anna(message_id="u3@customer.test", in_reply_to="u2@customer.test"))
     assert ("person", "p-un", "auto") not in await db.links(thread)
 
 
@@ -345,7 +326,7 @@ async def test_r13_a_manual_link_replaces_the_automatic_deal_and_is_recorded_as_
     db: LinkerDb,
 ) -> None:
     await db.apply(person("p-man", CUSTOMER), deal("d-auto", "p-man"), deal("d-mine"))
-    await db.apply(from_customer(message_id="man@customer.test"))
+    await db.apply(to_anna(message_id="man@customer.test"))
     thread = await db.thread_of("acct-anna", "man@customer.test")
     staged = await db.apply(action(LinkThread, thread, kind="deal", entity_id="d-mine"))
     deals = {(e, o) for k, e, o in await db.links(thread) if k == "deal"}
@@ -354,14 +335,14 @@ async def test_r13_a_manual_link_replaces_the_automatic_deal_and_is_recorded_as_
     assert {(lk.kind, lk.entity_id, lk.origin) for lk in updated.data.links} >= {
         ("deal", "d-mine", "manual")
     }
-    await db.apply(from_customer(message_id="man2@customer.test", in_reply_to="man@customer.test"))
+    await db.apply(to_anna(message_id="man2@customer.test", in_reply_to="man@customer.test"))
     assert {(e, o) for k, e, o in await db.links(thread) if k == "deal"} == {("d-mine", "manual")}
 
 
 async def test_r13_manual_mode_users_get_persons_but_no_deals(db: LinkerDb) -> None:
     await db.apply(user("u-anna", ANNA, mode="manual"))
     await db.apply(person("p-mm", CUSTOMER), deal("d-mm", "p-mm"), lead("l-mm", "p-mm"))
-    await db.apply(from_customer(message_id="mm@customer.test"))
+    await db.apply(to_anna(message_id="mm@customer.test"))
     thread = await db.thread_of("acct-anna", "mm@customer.test")
     assert await db.links(thread) == {("person", "p-mm", "auto")}
 
@@ -370,13 +351,11 @@ async def test_r13_each_kind_links_on_its_own_and_a_choice_is_asked_once(db: Lin
     await db.apply(
         person("p-k", CUSTOMER), lead("l-k", "p-k"), deal("d-k1", "p-k"), deal("d-k2", "p-k")
     )
-    first = await db.apply(from_customer(message_id="k1@customer.test"))
+    first = await db.apply(to_anna(message_id="k1@customer.test"))
     thread = await db.thread_of("acct-anna", "k1@customer.test")
     assert ("lead", "l-k", "auto") in await db.links(thread)
     assert len(threads_events(first, "mail.thread.link_choice_needed")) == 1
-    again = await db.apply(
-        from_customer(message_id="k2@customer.test", in_reply_to="k1@customer.test")
-    )
+    again = await db.apply(to_anna(message_id="k2@customer.test", in_reply_to="k1@customer.test"))
     assert threads_events(again, "mail.thread.link_choice_needed") == []
 
 
@@ -384,16 +363,12 @@ async def test_r13_each_kind_links_on_its_own_and_a_choice_is_asked_once(db: Lin
 
 
 async def test_r15_a_default_visibility_change_leaves_existing_threads_alone(db: LinkerDb) -> None:
+    await db.apply(to_anna(message_id="v1@customer.test", subject="Before", visibility="shared"))
     await db.apply(
-        from_customer(message_id="v1@customer.test", subject="Before", visibility="shared")
-    )
-    await db.apply(
-        from_customer(
+        to_anna(
             message_id="v2@customer.test", in_reply_to="v1@customer.test", visibility="private"
         ),
-        from_customer(
-            message_id="v3@customer.test", subject="After", sender=OTHER, visibility="private"
-        ),
+        to_anna(message_id="v3@customer.test", subject="After", sender=OTHER, visibility="private"),
     )
     old = await db.thread_of("acct-anna", "v1@customer.test")
     new = await db.thread_of("acct-anna", "v3@customer.test")
@@ -404,7 +379,7 @@ async def test_r15_a_default_visibility_change_leaves_existing_threads_alone(db:
 async def test_r14_r15_the_owner_changes_one_threads_visibility_and_nobody_else_can(
     db: LinkerDb,
 ) -> None:
-    await db.apply(from_customer(message_id="sv@customer.test"))
+    await db.apply(to_anna(message_id="sv@customer.test"))
     thread = await db.thread_of("acct-anna", "sv@customer.test")
     staged = await db.apply(action(SetThreadVisibility, thread, visibility="private"))
     assert (await db.thread(thread))["visibility"] == "private"
@@ -445,7 +420,7 @@ async def test_r17_archive_keeps_links_publishes_mailbox_places_and_unarchive_re
     db: LinkerDb,
 ) -> None:
     await db.apply(person("p-ar", CUSTOMER), deal("d-ar", "p-ar"))
-    await db.apply(from_customer(message_id="ar@customer.test", uid=77))
+    await db.apply(to_anna(message_id="ar@customer.test", uid=77))
     thread = await db.thread_of("acct-anna", "ar@customer.test")
     staged = await db.apply(action(ArchiveThread, thread))
     archived = threads_events(staged, "mail.thread.archived")[0]
@@ -459,12 +434,10 @@ async def test_r17_archive_keeps_links_publishes_mailbox_places_and_unarchive_re
 
 
 async def test_r17_new_mail_in_an_archived_thread_brings_it_back_to_the_inbox(db: LinkerDb) -> None:
-    await db.apply(from_customer(message_id="back1@customer.test"))
+    await db.apply(to_anna(message_id="back1@customer.test"))
     thread = await db.thread_of("acct-anna", "back1@customer.test")
     await db.apply(action(ArchiveThread, thread))
-    await db.apply(
-        from_customer(message_id="back2@customer.test", in_reply_to="back1@customer.test")
-    )
+    await db.apply(to_anna(message_id="back2@customer.test", in_reply_to="back1@customer.test"))
     assert not (await db.thread(thread))["archived"]
 
 
@@ -472,7 +445,7 @@ async def test_r18_a_deleted_thread_is_gone_for_good_even_when_the_mail_is_synce
     db: LinkerDb,
 ) -> None:
     await db.apply(person("p-del", CUSTOMER))
-    message = from_customer(message_id="del@customer.test", uid=5)
+    message = to_anna(message_id="del@customer.test", uid=5)
     await db.apply(message)
     thread = await db.thread_of("acct-anna", "del@customer.test")
     staged = await db.apply(action(DeleteThread, thread))
@@ -483,9 +456,7 @@ async def test_r18_a_deleted_thread_is_gone_for_good_even_when_the_mail_is_synce
     assert await db.fetchval("SELECT count(*) FROM thread_links WHERE thread_id = $1", thread) == 0
     # Ingest publishes it again (a UIDVALIDITY resync, a move): it does not come back.
     assert (
-        await db.apply(
-            message, from_customer(message_id="del@customer.test", folder="Archive", uid=9)
-        )
+        await db.apply(message, to_anna(message_id="del@customer.test", folder="Archive", uid=9))
         == []
     )
     assert not await db.is_filed("acct-anna", "del@customer.test")
@@ -494,8 +465,8 @@ async def test_r18_a_deleted_thread_is_gone_for_good_even_when_the_mail_is_synce
 async def test_r18_deleting_one_message_keeps_the_thread_and_the_last_one_deletes_it(
     db: LinkerDb,
 ) -> None:
-    await db.apply(from_customer(message_id="dm1@customer.test"))
-    await db.apply(from_customer(message_id="dm2@customer.test", in_reply_to="dm1@customer.test"))
+    await db.apply(to_anna(message_id="dm1@customer.test"))
+    await db.apply(to_anna(message_id="dm2@customer.test", in_reply_to="dm1@customer.test"))
     thread = await db.thread_of("acct-anna", "dm1@customer.test")
     first, second = await db.message_uids(thread)
     staged = await db.apply(action(DeleteMessage, thread, message_id=str(first)))
@@ -507,8 +478,8 @@ async def test_r18_deleting_one_message_keeps_the_thread_and_the_last_one_delete
 
 
 async def test_r8_a_message_expunged_from_the_mailbox_is_deleted_in_the_crm(db: LinkerDb) -> None:
-    first = from_customer(message_id="ex1@customer.test")
-    second = from_customer(message_id="ex2@customer.test", in_reply_to="ex1@customer.test")
+    first = to_anna(message_id="ex1@customer.test")
+    second = to_anna(message_id="ex2@customer.test", in_reply_to="ex1@customer.test")
     await db.apply(first, second)
     thread = await db.thread_of("acct-anna", "ex1@customer.test")
     staged = await db.apply(expunged(second))
@@ -525,7 +496,7 @@ async def test_r8_a_message_expunged_from_the_mailbox_is_deleted_in_the_crm(db: 
 async def test_commands_from_another_company_or_for_unknown_threads_are_refused(
     db: LinkerDb,
 ) -> None:
-    await db.apply(from_customer(message_id="iso@customer.test"))
+    await db.apply(to_anna(message_id="iso@customer.test"))
     thread = await db.thread_of("acct-anna", "iso@customer.test")
     foreign = ArchiveThread.build(
         company_id="another-company",
@@ -541,7 +512,7 @@ async def test_commands_from_another_company_or_for_unknown_threads_are_refused(
 
 async def test_the_same_message_twice_changes_nothing_the_second_time(db: LinkerDb) -> None:
     await db.apply(person("p-twice", CUSTOMER))
-    message = from_customer(message_id="twice@customer.test")
+    message = to_anna(message_id="twice@customer.test")
     await db.apply(message)
     before = await db.snapshot()
     assert await db.apply(message) == []
@@ -549,7 +520,7 @@ async def test_the_same_message_twice_changes_nothing_the_second_time(db: Linker
 
 
 async def test_mark_read_clears_unread_and_marking_unread_sets_it(db: LinkerDb) -> None:
-    await db.apply(from_customer(message_id="rd@customer.test"))
+    await db.apply(to_anna(message_id="rd@customer.test"))
     thread = await db.thread_of("acct-anna", "rd@customer.test")
     assert (await db.thread(thread))["unread"]
     await db.apply(action(MarkThreadRead, thread))
@@ -562,12 +533,12 @@ async def test_r11_one_poll_files_a_conversation_in_order_and_the_same_message_t
     db: LinkerDb,
 ) -> None:
     await db.apply(person("p-poll", CUSTOMER), deal("d-poll", "p-poll"))
-    original = from_customer(message_id="p1@customer.test", subject="Renewal")
-    reply = from_customer(
+    original = to_anna(message_id="p1@customer.test", subject="Renewal")
+    reply = to_anna(
         message_id="p2@sales.test", sender=ANNA, to=[CUSTOMER], in_reply_to="p1@customer.test"
     )
-    by_subject = from_customer(message_id="p3@customer.test", subject="Re: Renewal")
-    unrelated = from_customer(message_id="p4@other.test", sender=OTHER, subject="Hello")
+    by_subject = to_anna(message_id="p3@customer.test", subject="Re: Renewal")
+    unrelated = to_anna(message_id="p4@other.test", sender=OTHER, subject="Hello")
     staged = await db.apply_poll(
         original, reply, original, by_subject, unrelated, expunged(unrelated)
     )
@@ -594,7 +565,7 @@ async def test_r12_r20_crm_sent_mail_matches_by_recipients_and_its_sent_copy_is_
     assert threads_events(staged, "mail.thread.link_choice_needed") == []
     assert not (await db.thread(thread))["unread"]
     # Ingest finds the copy in Sent later: the same message, now with its mailbox place.
-    copy = from_customer(
+    copy = to_anna(
         message_id="out-1@sales.test",
         sender=ANNA,
         to=[CUSTOMER],
@@ -647,7 +618,7 @@ def _sent_from_deal(
 async def test_crm_records_newest_wins_in_any_order_and_an_older_upsert_never_undoes_a_delete(
     db: LinkerDb,
 ) -> None:
-    await db.apply(from_customer(message_id="ord@customer.test"))
+    await db.apply(to_anna(message_id="ord@customer.test"))
     thread = await db.thread_of("acct-anna", "ord@customer.test")
     newer = person("p-ord", CUSTOMER, at=T0 + timedelta(hours=2))
     older = person("p-ord", OTHER, at=T0 + timedelta(hours=1))

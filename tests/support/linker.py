@@ -55,6 +55,9 @@ from mailsync_platform.service import ServiceSpec
 from mailsync_rawstore import RawStore
 
 COMPANY = "company-linker"
+ANNA = "anna@sales.test"
+BEN = "ben@sales.test"
+CUSTOMER = "carla@customer.test"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _sequence = itertools.count(1)
 
@@ -457,3 +460,16 @@ def undated(event: MessageIngested) -> MessageIngested:
     """`event` for a message with neither a Date header nor an arrival time."""
     data = event.data.model_copy(update={"sent_at": None, "received_at": None})
     return event.model_copy(update={"data": data})
+
+
+def to_anna(**fields: Any) -> MessageIngested:
+    """A customer's mail in Anna's personal mailbox (`acct-anna`, owner `u-anna`); any
+    field of `ingested` can be given to vary it."""
+    values: dict[str, Any] = {
+        "owner": "u-anna",
+        "account_email": ANNA,
+        "sender": CUSTOMER,
+        "to": [ANNA],
+    }
+    values.update(fields)
+    return ingested("acct-anna", **values)
